@@ -67,8 +67,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
 )
 """Names the signal arguments use; parameters of these names are not sent by name."""
 
-_SILENT = "__eventweave_silent__"
-_INSTEAD = "__eventweave_trigger_instead__"
+_SILENT = "_silent"  # the attribute nefertari.events.silent sets, honoured alike
+_INSTEAD = "_event_action"  # the attribute nefertari.events.trigger_instead sets
 
 
 # -- muting -------------------------------------------------------------------
