@@ -1,15 +1,23 @@
 """Signals around the methods of Vidispine helpers, the way Cantemo's interface sends them.
 
 :func:`instrument_helpers` weaves one :class:`_VidispineEmit` per helper method,
-each a :class:`eventweave.Emit` whose family (create, modify, delete, get) picks
-the ``vidispine_pre_*`` / ``vidispine_post_*`` pair, with ``vidispine_failed`` as
-the error signal. Each woven method is also registered with
+each a :class:`eventweave.Emit` whose family (create, modify, delete, get,
+ingest) picks the ``vidispine_pre_*`` / ``vidispine_post_*`` pair, with
+``vidispine_failed`` as the error signal; ``ItemHelper.getItem`` also sends
+``vidispine_get_item_ntfcn``. Each woven method is also registered with
 :mod:`eventweave.vidispine._scope`, so the HTTP instrumentation stays quiet while
 it runs and one operation never emits twice.
+
+The helper classes may live in one module (``portal.vidispine.interface``) or,
+as in Cantemo Portal, one module per class (``portal.vidispine.iitem:ItemHelper``,
+``portal.vidispine.igroup:GroupHelper`` ...): ``module=`` takes a name or a
+mapping class name -> module name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import logging
 import types
@@ -27,7 +35,7 @@ __all__ = ["FAMILIES", "HELPER_METHODS", "instrument_helpers"]
 
 logger = logging.getLogger("eventweave.vidispine")
 
-FAMILIES: tuple[str, ...] = ("create", "modify", "delete", "get")
+FAMILIES: tuple[str, ...] = ("create", "modify", "delete", "get", "ingest")
 """The Vidispine signal families, each a ``vidispine_pre_*`` / ``vidispine_post_*`` pair."""
 
 HELPER_METHODS: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
@@ -38,6 +46,7 @@ HELPER_METHODS: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
                 "deleteUser": "delete",
                 "addUserToGroup": "modify",
                 "removeUserFromGroup": "modify",
+                "getUser": "get",
             }
         ),
         "GroupHelper": types.MappingProxyType(
@@ -46,6 +55,7 @@ HELPER_METHODS: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
                 "setChildGroupToGroup": "modify",
                 "removeChildGroupFromGroup": "modify",
                 "removeGroup": "delete",
+                "getGroup": "get",
             }
         ),
         "ItemHelper": types.MappingProxyType(
@@ -61,6 +71,8 @@ HELPER_METHODS: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
                 "removeMetadataFieldGroup": "delete",
                 "removeItem": "delete",
                 "removeShapeTag": "delete",
+                "getItem": "get",
+                "getItemMetadata": "get",
             }
         ),
     }
@@ -71,12 +83,18 @@ HELPER_METHODS: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
 
 InstanceRule: TypeAlias = "str | Callable[[Call], Any]"
 MethodSpec: TypeAlias = "str | tuple[str, str | Callable[[Call], Any]] | None"
+ModuleSpec: TypeAlias = "str | types.ModuleType"
 
 # Creates whose identifier only exists once Vidispine answered: the post signal's
 # instance is the return value (the new id), the pre signal's is None.
 _NEW_ID_METHODS: frozenset[tuple[str, str]] = frozenset({("ItemHelper", "createPlaceholder")})
 
+# Cantemo raises vidispine_get_item_ntfcn on every getItem call (its plugin
+# template tracks the items users visit with it), besides the get pair.
+_ITEM_NOTICE_METHODS: frozenset[tuple[str, str]] = frozenset({("ItemHelper", "getItem")})
+
 _FAILED = "vidispine_failed"
+_ITEM_NOTICE = "vidispine_get_item_ntfcn"
 
 
 def _pair_names(family: str) -> tuple[str, str]:
@@ -88,21 +106,24 @@ def _pair_names(family: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class _SignalSet:
-    """Every Vidispine helper signal an advice may send: each family's pair, and failed."""
+    """Every Vidispine helper signal an advice may send: the pairs, failed, the item notice."""
 
     pairs: Mapping[str, tuple[Any, Any]]
     failed: Any
+    item_notice: Any
 
     def key(self) -> tuple[int, ...]:
         ids = [id(signal) for family in FAMILIES for signal in self.pairs[family]]
-        return (*ids, id(self.failed))
+        return (*ids, id(self.failed), id(self.item_notice))
 
 
 class _VidispineEmit(Emit):
     """:class:`Emit` for one helper method: its family's pair, ``vidispine_failed`` on error.
 
     ``signals_for`` maps every family to its signals, so ``trigger_instead("delete")``
-    on a woven helper method makes it emit the delete pair instead.
+    on a woven helper method makes it emit the delete pair instead. With
+    ``notice``, that signal is also sent after each call that returned, with the
+    post signal's arguments (``getItem``'s ``vidispine_get_item_ntfcn``).
     """
 
     def __init__(
@@ -112,15 +133,17 @@ class _VidispineEmit(Emit):
         *,
         instance: InstanceRule | None = None,
         robust: bool = False,
+        notice: Any = None,
     ) -> None:
         pre, post = signal_set.pairs[family]
         super().__init__(
             pre, post, signal_set.failed, instance=instance, action=family, robust=robust
         )
         self.signal_set = signal_set
+        self.notice = notice
 
     def _key(self) -> tuple[Any, ...]:
-        return (*super()._key(), self.signal_set.key())
+        return (*super()._key(), self.signal_set.key(), id(self.notice))
 
     def signals_for(self, action: str) -> tuple[Any, Any, Any] | None:
         pair = self.signal_set.pairs.get(action)
@@ -128,8 +151,15 @@ class _VidispineEmit(Emit):
             return None
         return pair[0], pair[1], self.signal_set.failed
 
+    def signals(self) -> tuple[Any, ...]:
+        own = super().signals()
+        return own if self.notice is None else (*own, self.notice)
+
     def bind(self, site: Site) -> Hook:
         hook = super().bind(site)
+        if self.notice is not None:
+            notice = Emit(post=self.notice, instance=self.instance, robust=self.robust)
+            hook = _WithNotice(hook, notice.bind(site))
         # The helper scope mark lives exactly as long as this binding: made when
         # the method is woven (never for a weaving still pending), released when
         # it is unwoven.
@@ -139,10 +169,51 @@ class _VidispineEmit(Emit):
 
     def __repr__(self) -> str:
         instance = "" if self.instance is None else f", instance={self.instance!r}"
-        return f"{type(self).__name__}({self.action!r}{instance})"
+        notice = "" if self.notice is None else ", notice=vidispine_get_item_ntfcn"
+        return f"{type(self).__name__}({self.action!r}{instance}{notice})"
 
 
-# -- the plan: which methods, which family, which instance --------------------
+class _WithNotice(Hook):
+    """A helper method's hook followed by the hook sending its notice once the call returned.
+
+    Each keeps its own state and reads the markers itself, so a silent or muted
+    call sends neither; the notice follows the post signal, and a call that
+    raised sends no notice.
+    """
+
+    def __init__(self, main: Hook, notice: Hook) -> None:
+        self.main = main
+        self.notice = notice
+
+    @property
+    def gate(self) -> tuple[Any, ...] | None:
+        # The main gate lists the notice too, except while a trigger_instead
+        # marker swaps in another family's signals: hence the union.
+        main, notice = self.main.gate, self.notice.gate
+        if main is None or notice is None:
+            return None
+        return (*main, *(s for s in notice if all(s is not m for m in main)))
+
+    def before(
+        self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
+    ) -> Any:
+        return self.main.before(self_, args, kwargs, named), self.notice.before(
+            self_, args, kwargs, named
+        )
+
+    def after(self, state: Any, result: Any) -> Any:
+        return self.notice.after(state[1], self.main.after(state[0], result))
+
+    def error(self, state: Any, exception: BaseException) -> None:
+        self.main.error(state[0], exception)
+
+    def close(self) -> None:
+        self.main.close()
+        self.notice.close()
+        super().close()
+
+
+# -- the plan: which methods, which family, which instance, which module ------
 
 
 @dataclass(frozen=True)
@@ -152,9 +223,11 @@ class _Entry:
     family: str
     instance: InstanceRule | None
     explicit: bool  # named in methods=: missing is an error, not a skipped default
+    module: str = ""
 
-    def target(self, module: str) -> str:
-        return f"{module}:{self.helper}.{self.method}"
+    @property
+    def target(self) -> str:
+        return f"{self.module}:{self.helper}.{self.method}"
 
 
 def _parse_spec(helper: str, method: str, spec: Any) -> tuple[str, InstanceRule | None]:
@@ -233,15 +306,64 @@ def _plan(methods: Mapping[str, Mapping[str, MethodSpec] | None] | None) -> list
     return [entry for row in table.values() for entry in row.values()]
 
 
+def _module_name(value: Any, where: str) -> str:
+    if isinstance(value, types.ModuleType):
+        value = value.__name__
+    if not isinstance(value, str):
+        msg = f"{where} must be a module name such as 'portal.vidispine.iitem', got {value!r}"
+        raise TypeError(msg)
+    parse_target(f"{value}:Helper")  # raises WeaveError for a malformed module name
+    return value
+
+
+def _locate(module: Any, entries: list[_Entry]) -> list[_Entry]:
+    """Give each entry the module its class lives in; drop classes a mapping leaves out.
+
+    ``module`` is one module for every class, or a mapping class name -> module.
+    A class the mapping does not name is left alone, unless ``methods=`` names
+    one of its methods: that is a mistake worth an error.
+    """
+    if not isinstance(module, Mapping):
+        name = _module_name(module, "module")
+        return [dataclasses.replace(entry, module=name) for entry in entries]
+    if not module:
+        msg = (
+            "module= is an empty mapping; map each helper class to its module, e.g. "
+            "{'ItemHelper': 'portal.vidispine.iitem', 'GroupHelper': 'portal.vidispine.igroup', "
+            "'UserHelper': 'portal.vidispine.iuser'}"
+        )
+        raise ValueError(msg)
+    where: dict[str, str] = {}
+    for helper, value in module.items():
+        if not isinstance(helper, str) or not helper.isidentifier():
+            msg = f"module= keys are helper class names such as 'ItemHelper', got {helper!r}"
+            raise TypeError(msg)
+        where[helper] = _module_name(value, f"module[{helper!r}]")
+    located = []
+    for entry in entries:
+        if entry.helper in where:
+            located.append(dataclasses.replace(entry, module=where[entry.helper]))
+        elif entry.explicit:
+            msg = (
+                f"methods= names {entry.helper}.{entry.method}, but module= does not say "
+                f"where {entry.helper} lives; add {entry.helper!r}: 'its.module' to module= "
+                f"(it maps {', '.join(sorted(where))})"
+            )
+            raise ValueError(msg)
+    return located
+
+
 def _resolve_signals(signals: Any, needed: set[str]) -> _SignalSet:
     """Read the signals from ``signals=`` (module, object or mapping), or take ours.
 
-    A family pair the plan uses must be there; the others and ``vidispine_failed``
-    (which Cantemo's own signals module lacks) fall back to ours.
+    A family pair the plan uses must be there; the others, ``vidispine_failed``
+    (which Cantemo's own signals module lacks) and ``vidispine_get_item_ntfcn``
+    fall back to ours.
     """
     found: dict[str, Any] = {}
     missing: list[str] = []
-    for name in (*(n for family in FAMILIES for n in _pair_names(family)), _FAILED):
+    names = (*(n for family in FAMILIES for n in _pair_names(family)), _FAILED, _ITEM_NOTICE)
+    for name in names:
         value = None
         if signals is not None:
             value = (
@@ -265,7 +387,7 @@ def _resolve_signals(signals: Any, needed: set[str]) -> _SignalSet:
         family: (found[_pair_names(family)[0]], found[_pair_names(family)[1]])
         for family in FAMILIES
     }
-    return _SignalSet(types.MappingProxyType(pairs), found[_FAILED])
+    return _SignalSet(types.MappingProxyType(pairs), found[_FAILED], found[_ITEM_NOTICE])
 
 
 # -- checking a module against the plan ---------------------------------------
@@ -302,7 +424,18 @@ def _missing_class(module: types.ModuleType, helper: str) -> str | None:
         what = f"module {module.__name__!r} has no class {helper!r}{nearest(helper, classes)}"
     else:
         what = f"{module.__name__}.{helper} is a {type(value).__qualname__}, not a class"
-    return f"{what} ({defines}); pass methods={{{helper!r}: None}} to leave it out"
+    return (
+        f"{what} ({defines}); if it lives in a module of its own, map it there "
+        f"(module={{..., {helper!r}: {_own_module(module.__name__, helper)!r}}}), or pass "
+        f"methods={{{helper!r}: None}} to leave it out"
+    )
+
+
+def _own_module(near: str, helper: str) -> str:
+    """Where Cantemo would keep ``helper``: ``ItemHelper`` -> ``<package>.iitem``."""
+    stem = helper.removesuffix("Helper").lower() or helper.lower()
+    package = near.rpartition(".")[0]
+    return f"{package}.i{stem}" if package else f"i{stem}"
 
 
 def _missing_method(module: types.ModuleType, entry: _Entry) -> str | None:
@@ -322,13 +455,13 @@ def _missing_method(module: types.ModuleType, entry: _Entry) -> str | None:
 
 
 def instrument_helpers(
-    module: str | types.ModuleType = "portal.vidispine.interface",
+    module: ModuleSpec | Mapping[str, ModuleSpec] = "portal.vidispine.interface",
     *,
     methods: Mapping[str, Mapping[str, MethodSpec] | None] | None = None,
     signals: Any = None,
     robust: bool = False,
 ) -> list[Weaving]:
-    """Send Cantemo's Vidispine signals around the methods of a module's helper classes.
+    """Send Cantemo's Vidispine signals around the methods of a portal's helper classes.
 
     Every method of :data:`HELPER_METHODS` (``UserHelper.createUser`` ...) sends its
     family's ``vidispine_pre_*`` signal before it runs and ``vidispine_post_*``
@@ -338,108 +471,138 @@ def instrument_helpers(
     ``createPlaceholder`` None before the call and the new item id after it),
     ``method`` the method name, each parameter by name (secrets such as
     ``newPassword`` masked), ``args``, ``kwargs``, and ``result`` after the call.
+    ``ItemHelper.getItem`` then also sends ``vidispine_get_item_ntfcn`` with the
+    same arguments (``instance``: the item id).
     A call that raises sends its pre signal, then ``vidispine_failed`` with the same
     arguments plus ``exception``, never the post signal; the exception reaches the
     caller unchanged. The code of the module is not changed.
 
-    :param module: the module defining the helper classes, by name; woven at once if
-        it is imported, else when it is. A module object stands for its name.
+    :param module: where the helper classes live: one module name for every class
+        (``"portal.vidispine.interface"``), or a mapping class name -> module name
+        for a portal that keeps one module per class, as Cantemo Portal does
+        (``{"ItemHelper": "portal.vidispine.iitem", "GroupHelper":
+        "portal.vidispine.igroup", "UserHelper": "portal.vidispine.iuser"}``); a
+        class the mapping does not name is left alone. Each module is woven at
+        once if it is imported, else when it is. A module object stands for its name.
     :param methods: overrides of :data:`HELPER_METHODS`, per method, in its shape:
-        ``{"ItemHelper": {"setItemMetadata": "modify", "getItemMetadata": "get"}}``.
-        A value is a family (``"create"``, ``"modify"``, ``"delete"``, ``"get"``), a
-        ``(family, instance)`` tuple whose ``instance`` is a rule as for
-        :class:`eventweave.Emit` (``"result"`` for a create that returns the new
-        id), or None to leave the method alone; ``{"GroupHelper": None}`` leaves a
-        whole class alone.
+        ``{"ItemHelper": {"setItemMetadata": "modify", "getItems": "get"}}``.
+        A value is a family (``"create"``, ``"modify"``, ``"delete"``, ``"get"``,
+        ``"ingest"``), a ``(family, instance)`` tuple whose ``instance`` is a rule
+        as for :class:`eventweave.Emit` (``"result"`` for a create that returns the
+        new id), or None to leave the method alone; ``{"GroupHelper": None}``
+        leaves a whole class alone.
     :param signals: a module, object or mapping holding signals named like those of
         :mod:`eventweave.vidispine.signals` (a portal's own, Django signals ...), to
         emit on those instead. It must hold the pair of every family used; the
-        other names, and ``vidispine_failed``, fall back to eventweave's.
+        other names, ``vidispine_failed`` and ``vidispine_get_item_ntfcn``, fall
+        back to eventweave's.
     :param robust: log receivers' exceptions instead of raising them into the call.
     :returns: one :class:`eventweave.Weaving` per instrumented method (pending until
-        the module is imported); instrumenting twice alike returns the same ones.
-    :raises ValueError: a family in ``methods=`` is unknown.
-    :raises TypeError: ``methods=`` or ``signals=`` is malformed or lacks a name.
-    :raises eventweave.WeaveError: the module is imported and lacks a helper class
-        of the table, or a method named in ``methods=`` (with what it has instead).
+        its module is imported); instrumenting twice alike returns the same ones.
+    :raises ValueError: a family in ``methods=`` is unknown, or ``methods=`` names a
+        class that a ``module=`` mapping does not place.
+    :raises TypeError: ``module=``, ``methods=`` or ``signals=`` is malformed or
+        lacks a name.
+    :raises eventweave.WeaveError: a module name is malformed, or an imported module
+        lacks a class or method named in ``methods=`` (with what it has instead).
 
-    A method of the default table that the class lacks is logged as a warning,
-    listing the methods the class has, and left out. When the module is imported
-    later, the same checks run then: a missing default method is logged and its
-    weaving dropped; a missing class or method named in ``methods=`` is logged as
-    an error and kept on its weaving's ``error``, never raised into the import.
+    A class of the default table that its module lacks, and a method of the
+    default table that its class lacks, are logged as warnings (listing what the
+    module or class has) and left out. When a module is imported later, the same
+    checks run then: what the default table names and the module lacks is logged
+    and its weavings dropped; a class or method named in ``methods=`` and missing
+    is logged as an error and kept on its weaving's ``error``, never raised into
+    the import.
     """
-    if isinstance(module, types.ModuleType):
-        module = module.__name__
-    if not isinstance(module, str):
-        msg = f"module must be a module name such as 'portal.vidispine.interface', got {module!r}"
-        raise TypeError(msg)
-    parse_target(f"{module}:UserHelper")  # raises WeaveError for a malformed module name
-    entries = _plan(methods)
+    entries = _locate(module, _plan(methods))
     needed = {name for entry in entries for name in _pair_names(entry.family)}
     signal_set = _resolve_signals(signals, needed)
-    loaded = imported(module)
-    if loaded is not None:
-        entries = _check_now(loaded, entries)
-        return _weave_all(module, entries, signal_set, robust)
-
-    planned: list[tuple[_Entry, Weaving]] = []
-    # Registered before the weavings, so it runs before the engine applies them.
-    when_imported(module, lambda loaded: _check_on_import(loaded, planned))
-    return _weave_all(module, entries, signal_set, robust, planned)
+    by_module: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        by_module.setdefault(entry.module, []).append(entry)
+    kept: list[_Entry] = []
+    pending: list[str] = []
+    for name, group in by_module.items():
+        loaded = imported(name)
+        if loaded is None:
+            kept += group
+            pending.append(name)
+        else:
+            kept += _check_now(loaded, group)
+    planned: dict[str, list[tuple[_Entry, Weaving]]] = {name: [] for name in pending}
+    for name in pending:
+        # Registered before the weavings, so it runs before the engine applies them.
+        when_imported(name, functools.partial(_check_on_import, planned=planned[name]))
+    return _weave_all(kept, signal_set, robust, planned)
 
 
 def _check_now(module: types.ModuleType, entries: list[_Entry]) -> list[_Entry]:
-    """Raise for a missing class or a missing method named in ``methods=``; drop the rest."""
+    """Raise for what ``methods=`` names and ``module`` lacks; log and drop the rest."""
     kept = []
+    absent: set[str] = set()
     for helper in dict.fromkeys(entry.helper for entry in entries):
         problem = _missing_class(module, helper)
-        if problem is not None:
-            raise WeaveError(f"{module.__name__}:{helper}", problem)
+        if problem is None:
+            continue
+        named = [e for e in entries if e.helper == helper and e.explicit]
+        if named:
+            raise WeaveError(named[0].target, problem)
+        logger.warning("%s; %s is not instrumented", problem, helper)
+        absent.add(helper)
     for entry in entries:
+        if entry.helper in absent:
+            continue
         problem = _missing_method(module, entry)
         if problem is None:
             kept.append(entry)
         elif entry.explicit:
-            raise WeaveError(entry.target(module.__name__), problem)
+            raise WeaveError(entry.target, problem)
         else:
-            logger.warning("%s; %s is not instrumented", problem, entry.target(module.__name__))
+            logger.warning("%s; %s is not instrumented", problem, entry.target)
     return kept
 
 
 def _check_on_import(module: types.ModuleType, planned: list[tuple[_Entry, Weaving]]) -> None:
-    # Runs inside the user's import statement: report, never raise.
+    # Runs inside the user's import statement: report, never raise. What methods=
+    # named is left pending: the engine fails it next, logs why and keeps it on .error.
+    reported: set[str] = set()
     for entry, weaving in planned:
-        if not weaving.pending:
+        if not weaving.pending or entry.explicit:
             continue
-        problem = _missing_class(module, entry.helper) or _missing_method(module, entry)
-        if problem is None:
+        problem = _missing_class(module, entry.helper)
+        if problem is not None:
+            if entry.helper not in reported:
+                reported.add(entry.helper)
+                logger.warning("%s; %s is not instrumented", problem, entry.helper)
+            weaving.unweave()
             continue
-        if entry.explicit or _missing_class(module, entry.helper) is not None:
-            # Left pending: the engine fails it next, logs why and keeps it on .error.
-            continue
-        logger.warning("%s; %s is not instrumented", problem, weaving.target)
-        weaving.unweave()
+        problem = _missing_method(module, entry)
+        if problem is not None:
+            logger.warning("%s; %s is not instrumented", problem, weaving.target)
+            weaving.unweave()
 
 
 def _weave_all(
-    module: str,
     entries: list[_Entry],
     signal_set: _SignalSet,
     robust: bool,
-    planned: list[tuple[_Entry, Weaving]] | None = None,
+    planned: Mapping[str, list[tuple[_Entry, Weaving]]],
 ) -> list[Weaving]:
     done: list[tuple[Weaving, bool]] = []
     try:
         for entry in entries:
-            target = entry.target(module)
-            advice = _VidispineEmit(
-                entry.family, signal_set, instance=entry.instance, robust=robust
+            notice = (
+                signal_set.item_notice
+                if (entry.helper, entry.method) in _ITEM_NOTICE_METHODS
+                else None
             )
-            weaving = weave(target, advice)
+            advice = _VidispineEmit(
+                entry.family, signal_set, instance=entry.instance, robust=robust, notice=notice
+            )
+            weaving = weave(entry.target, advice)
             fresh = weaving.advice is advice  # else: already instrumented alike
-            if fresh and planned is not None:
-                planned.append((entry, weaving))
+            if fresh and entry.module in planned:
+                planned[entry.module].append((entry, weaving))
             done.append((weaving, fresh))
     except BaseException:
         for weaving, fresh in reversed(done):

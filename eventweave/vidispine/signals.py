@@ -22,6 +22,20 @@ Signal                         Sent with
 ``vidispine_failed``           instead of the post signal when the call raised: the same
                                arguments as the pre signal plus ``exception``. The
                                exception is then re-raised unchanged.
+``vidispine_get_item_ntfcn``   after each ``ItemHelper.getItem`` call that returned,
+                               following ``vidispine_post_get``, with the same
+                               arguments: ``instance`` is the item id, ``result`` what
+                               ``getItem`` returned. Cantemo's plugin template records
+                               the items users visit with it.
+``vidispine_pre_ingest``       around an ingest into a placeholder, the family Cantemo's
+``vidispine_post_ingest``      ``IngestHelper.importFileToPlaceholder`` sends (``sender``
+                               the helper class, ``instance`` the item id, ``method``,
+                               ``query`` in the pre signal). eventweave sends them
+                               around a method given the ``ingest`` family
+                               (``instrument_helpers(methods={"IngestHelper":
+                               {"importFileToPlaceholder": "ingest"}})``); plugin code
+                               that sends them itself (``vidispine_pre_ingest.send(...)``)
+                               runs unchanged on them.
 =============================  ==========================================================
 
 Notifications received from Vidispine (``NotificationReceiver``,
@@ -57,14 +71,17 @@ from eventweave._signals import Signal
 __all__ = [
     "vidispine_auto_import_ntfcn",
     "vidispine_failed",
+    "vidispine_get_item_ntfcn",
     "vidispine_notification",
     "vidispine_post_create",
     "vidispine_post_delete",
     "vidispine_post_get",
+    "vidispine_post_ingest",
     "vidispine_post_modify",
     "vidispine_pre_create",
     "vidispine_pre_delete",
     "vidispine_pre_get",
+    "vidispine_pre_ingest",
     "vidispine_pre_modify",
 ]
 
@@ -81,11 +98,17 @@ vidispine_pre_delete = Signal()
 vidispine_post_delete = Signal()
 """After a Vidispine delete returned; carries ``result``."""
 vidispine_pre_get = Signal()
-"""Before a Vidispine read."""
+"""Before a Vidispine read (getItem, getItemMetadata, getUser, getGroup ...)."""
 vidispine_post_get = Signal()
 """After a Vidispine read returned; carries ``result``."""
+vidispine_pre_ingest = Signal()
+"""Before a file is ingested into a placeholder (importFileToPlaceholder)."""
+vidispine_post_ingest = Signal()
+"""After an ingest into a placeholder was started; carries ``result``."""
 vidispine_failed = Signal()
 """A Vidispine operation raised; carries ``exception``, sent instead of the post signal."""
+vidispine_get_item_ntfcn = Signal()
+"""An item was fetched (each ``getItem`` call that returned); ``instance`` is the item id."""
 vidispine_auto_import_ntfcn = Signal()
 """Vidispine notified an auto-import job; ``instance`` is the imported item's id."""
 vidispine_notification = Signal()

@@ -41,6 +41,9 @@ class UserHelper:
     def removeUserFromGroup(self, username, group_name):
         return None
 
+    def getUser(self, username):
+        return {"userName": username}
+
 
 class GroupHelper:
     def createGroup(self, group_name, description=None):
@@ -54,6 +57,9 @@ class GroupHelper:
 
     def removeGroup(self, group_name):
         return None
+
+    def getGroup(self, group_name):
+        return {"groupName": group_name}
 
 
 class ItemHelper:
@@ -70,6 +76,12 @@ class ItemHelper:
 
     def getItemMetadata(self, item_id):
         return ITEMS[item_id]
+
+    def getItem(self, item_id, content=None):
+        return {"id": item_id, "metadata": ITEMS[item_id]}
+
+    def searchItems(self, query):
+        return [item_id for item_id in ITEMS if query in item_id]
 
     def createMetadataFieldGroup(self, group_name, document=None):
         return None
@@ -143,6 +155,10 @@ CALLS: dict[str, tuple[Any, ...]] = {
     "removeMetadataFieldGroup": ("Film",),
     "removeItem": ("VX-1",),
     "removeShapeTag": ("lowres",),
+    "getUser": ("alice",),
+    "getGroup": ("editors",),
+    "getItem": ("VX-1",),
+    "getItemMetadata": ("VX-1",),
 }
 
 TABLE = [
@@ -208,12 +224,14 @@ def test_helper_methods_table_is_cantemos_method_to_family_table() -> None:
             "deleteUser": "delete",
             "addUserToGroup": "modify",
             "removeUserFromGroup": "modify",
+            "getUser": "get",
         },
         "GroupHelper": {
             "createGroup": "create",
             "setChildGroupToGroup": "modify",
             "removeChildGroupFromGroup": "modify",
             "removeGroup": "delete",
+            "getGroup": "get",
         },
         "ItemHelper": {
             "createPlaceholder": "create",
@@ -227,6 +245,8 @@ def test_helper_methods_table_is_cantemos_method_to_family_table() -> None:
             "removeMetadataFieldGroup": "delete",
             "removeItem": "delete",
             "removeShapeTag": "delete",
+            "getItem": "get",
+            "getItemMetadata": "get",
         },
     }
 
@@ -426,9 +446,119 @@ def test_methods_outside_the_table_send_nothing(
 ) -> None:
     instrument_helpers(helpers.__name__)
 
-    helpers.ItemHelper().getItemMetadata("VX-1")
+    helpers.ItemHelper().searchItems("VX")
 
     assert events == []
+
+
+# -- getItem: the get pair, then vidispine_get_item_ntfcn ----------------------
+
+
+def test_get_item_sends_the_get_pair_then_the_item_notice(
+    helpers: types.ModuleType, events: list[CapturedEvent]
+) -> None:
+    instrument_helpers(helpers.__name__)
+
+    with capture(*OPERATION_SIGNALS, signals.vidispine_get_item_ntfcn) as everything:
+        item = helpers.ItemHelper().getItem("VX-1", content={"content": ["metadata"]})
+
+    assert names(everything) == [
+        "vidispine_pre_get",
+        "vidispine_post_get",
+        "vidispine_get_item_ntfcn",
+    ]
+    notice = everything[2]
+    assert notice.sender is helpers.ItemHelper
+    assert notice.kwargs["instance"] == "VX-1"
+    assert notice.kwargs["method"] == "getItem"
+    assert notice.kwargs["content"] == {"content": ["metadata"]}
+    assert notice.kwargs["result"] is item
+
+
+def test_item_notice_reaches_a_receiver_connected_to_it_alone(helpers: types.ModuleType) -> None:
+    # Nobody listens to the get pair: the woven call must still send the notice.
+    instrument_helpers(helpers.__name__)
+    visited: list[str] = []
+
+    def record(instance: str, **kwargs: Any) -> None:
+        visited.append(instance)
+
+    signals.vidispine_get_item_ntfcn.connect(record)
+    try:
+        helpers.ItemHelper().getItem("VX-1")
+        helpers.ItemHelper().getItemMetadata("VX-1")  # another read: no notice
+        helpers.ItemHelper().getItem("VX-1")
+    finally:
+        signals.vidispine_get_item_ntfcn.disconnect(record)
+
+    assert visited == ["VX-1", "VX-1"]
+
+
+def test_get_item_that_raises_sends_failed_and_no_notice(
+    helpers: types.ModuleType,
+) -> None:
+    instrument_helpers(helpers.__name__)
+
+    with (
+        capture(*OPERATION_SIGNALS, signals.vidispine_get_item_ntfcn) as events,
+        pytest.raises(KeyError),
+    ):
+        helpers.ItemHelper().getItem("VX-404")
+
+    assert names(events) == ["vidispine_pre_get", "vidispine_failed"]
+
+
+def test_silent_or_muted_get_item_sends_no_notice(helpers: types.ModuleType) -> None:
+    instrument_helpers(helpers.__name__)
+    eventweave.silent(helpers.MyItemHelper)
+
+    with capture(signals.vidispine_get_item_ntfcn) as notices:
+        helpers.MyItemHelper().getItem("VX-1")
+        with eventweave.muted():
+            helpers.ItemHelper().getItem("VX-1")
+
+    assert notices == []
+
+
+def test_item_notice_goes_on_the_portals_own_signal_when_it_has_one(
+    helpers: types.ModuleType,
+) -> None:
+    own = _portal_signals(*CANTEMO_NAMES, "vidispine_get_item_ntfcn")
+    instrument_helpers(helpers.__name__, signals=own)
+
+    with (
+        capture(own.vidispine_get_item_ntfcn) as theirs,
+        capture(signals.vidispine_get_item_ntfcn) as ours,
+    ):
+        helpers.ItemHelper().getItem("VX-1")
+
+    assert [e.kwargs["instance"] for e in theirs] == ["VX-1"]
+    assert ours == []
+
+
+def test_get_item_marked_trigger_instead_still_sends_the_item_notice(
+    helpers: types.ModuleType,
+) -> None:
+    instrument_helpers(helpers.__name__)
+    mark(f"{helpers.__name__}:ItemHelper.getItem", trigger_instead="modify")
+    try:
+        with capture(signals.vidispine_get_item_ntfcn) as notices:  # nobody else listens
+            helpers.ItemHelper().getItem("VX-1")
+    finally:
+        mark(f"{helpers.__name__}:ItemHelper.getItem", trigger_instead=False)
+
+    assert [e.kwargs["instance"] for e in notices] == ["VX-1"]
+
+
+def test_unweaving_get_item_stops_the_notice(helpers: types.ModuleType) -> None:
+    weavings = instrument_helpers(helpers.__name__)
+    for weaving in weavings:
+        weaving.unweave()
+
+    with capture(signals.vidispine_get_item_ntfcn) as notices:
+        helpers.ItemHelper().getItem("VX-1")
+
+    assert notices == []
 
 
 # -- methods= -----------------------------------------------------------------
@@ -455,13 +585,13 @@ def test_methods_override_keeps_the_rest_of_the_table(
 
 
 def test_methods_adds_a_get_method(helpers: types.ModuleType, events: list[CapturedEvent]) -> None:
-    instrument_helpers(helpers.__name__, methods={"ItemHelper": {"getItemMetadata": "get"}})
+    instrument_helpers(helpers.__name__, methods={"ItemHelper": {"searchItems": "get"}})
 
-    metadata = helpers.ItemHelper().getItemMetadata("VX-1")
+    found = helpers.ItemHelper().searchItems("VX")
 
     assert names(events) == ["vidispine_pre_get", "vidispine_post_get"]
-    assert events[1].kwargs["instance"] == "VX-1"
-    assert events[1].kwargs["result"] is metadata
+    assert events[1].kwargs["instance"] == "VX"
+    assert events[1].kwargs["result"] is found
 
 
 def test_methods_none_leaves_a_method_alone(
@@ -483,7 +613,9 @@ def test_methods_none_leaves_a_class_alone(
     helpers.GroupHelper().removeGroup("editors")
 
     assert events == []
-    assert len(weavings) == sum(len(row) for row in HELPER_METHODS.values()) - 4
+    assert len(weavings) == sum(len(row) for row in HELPER_METHODS.values()) - len(
+        HELPER_METHODS["GroupHelper"]
+    )
 
 
 def test_methods_tuple_gives_the_instance_rule(
@@ -553,12 +685,20 @@ def test_missing_helper_class_is_an_error_listing_the_module_classes(
     assert not woven()
 
 
-def test_default_class_missing_from_the_module_is_an_error(old_module_name: str) -> None:
-    importlib.import_module(old_module_name)
+def test_default_class_missing_from_the_module_is_logged_and_left_out(
+    old_module_name: str, caplog: pytest.LogCaptureFixture, events: list[CapturedEvent]
+) -> None:
+    old = importlib.import_module(old_module_name)
 
-    with pytest.raises(WeaveError, match="has no class 'GroupHelper'"):
-        instrument_helpers(old_module_name)
-    assert not woven()
+    with caplog.at_level(logging.WARNING, logger="eventweave.vidispine"):
+        weavings = instrument_helpers(old_module_name)
+
+    assert not [w for w in weavings if ":GroupHelper." in w.target]
+    warnings = [m for r in caplog.records if "no class 'GroupHelper'" in (m := r.getMessage())]
+    assert len(warnings) == 1  # one line for the class, not one per method
+    assert "map it there (module={..., 'GroupHelper': 'igroup'})" in warnings[0]
+    old.UserHelper().deleteUser("alice")
+    assert names(events) == ["vidispine_pre_delete", "vidispine_post_delete"]
 
 
 def test_default_method_missing_from_a_class_is_logged_and_skipped(
@@ -583,6 +723,182 @@ def test_default_method_missing_from_a_class_is_logged_and_skipped(
 def test_malformed_module_name_is_an_error() -> None:
     with pytest.raises(WeaveError, match="is not a module name"):
         instrument_helpers("portal/vidispine")
+
+
+# -- one module per class (Cantemo Portal's own layout) -----------------------
+
+# Cantemo Portal keeps each helper class in a module of its own; IngestHelper
+# sits beside ItemHelper in iitem.
+PER_CLASS_SOURCES = {
+    "iitem": """
+class ItemHelper:
+    def setItemMetadata(self, item_id, metadata_document):
+        return {"id": item_id}
+
+    def getItem(self, item_id, content=None):
+        return {"id": item_id}
+
+
+class IngestHelper:
+    def importFileToPlaceholder(self, item_id, file_id, tags=None):
+        return "VX-77"
+""",
+    "igroup": """
+class GroupHelper:
+    def removeGroup(self, group_name):
+        return None
+""",
+    "iuser": """
+class UserHelper:
+    def deleteUser(self, username):
+        return None
+""",
+}
+
+
+@pytest.fixture
+def per_class(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A fresh package laid out as Cantemo's: class name -> its module's name (not imported)."""
+    package = f"cantemo_{next(_names)}"
+    (tmp_path / package / "vidispine").mkdir(parents=True)
+    for name, source in PER_CLASS_SOURCES.items():
+        (tmp_path / package / "vidispine" / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield {
+        "ItemHelper": f"{package}.vidispine.iitem",
+        "GroupHelper": f"{package}.vidispine.igroup",
+        "UserHelper": f"{package}.vidispine.iuser",
+    }
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        del sys.modules[name]
+
+
+def _quiet_missing_methods(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings that are not about default-table methods the small classes lack."""
+    return [r.getMessage() for r in caplog.records if "has no method" not in r.getMessage()]
+
+
+@pytest.mark.parametrize("imported_first", [True, False], ids=["imported", "pending"])
+def test_mapping_instruments_each_class_in_its_own_module(
+    per_class: dict[str, str],
+    events: list[CapturedEvent],
+    caplog: pytest.LogCaptureFixture,
+    imported_first: bool,
+) -> None:
+    if imported_first:
+        for name in per_class.values():
+            importlib.import_module(name)
+
+    with caplog.at_level(logging.WARNING, logger="eventweave.vidispine"):
+        weavings = instrument_helpers(per_class)
+        modules = {cls: importlib.import_module(name) for cls, name in per_class.items()}
+
+    assert sorted(w.target for w in weavings if w.applied) == sorted(
+        [
+            f"{per_class['ItemHelper']}:ItemHelper.getItem",
+            f"{per_class['ItemHelper']}:ItemHelper.setItemMetadata",
+            f"{per_class['GroupHelper']}:GroupHelper.removeGroup",
+            f"{per_class['UserHelper']}:UserHelper.deleteUser",
+        ]
+    )
+    assert _quiet_missing_methods(caplog) == []
+    modules["UserHelper"].UserHelper().deleteUser("alice")
+    modules["GroupHelper"].GroupHelper().removeGroup("editors")
+    modules["ItemHelper"].ItemHelper().setItemMetadata("VX-1", {})
+    assert names(events) == [
+        "vidispine_pre_delete",
+        "vidispine_post_delete",
+        "vidispine_pre_delete",
+        "vidispine_post_delete",
+        "vidispine_pre_modify",
+        "vidispine_post_modify",
+    ]
+    assert [e.sender.__name__ for e in events[::2]] == ["UserHelper", "GroupHelper", "ItemHelper"]
+
+
+def test_mapping_takes_module_objects(per_class: dict[str, str]) -> None:
+    modules = {cls: importlib.import_module(name) for cls, name in per_class.items()}
+
+    weavings = instrument_helpers(modules, methods={"ItemHelper": None, "UserHelper": None})
+
+    assert [w.target for w in weavings] == [f"{per_class['GroupHelper']}:GroupHelper.removeGroup"]
+
+
+def test_classes_the_mapping_leaves_out_are_left_alone(
+    per_class: dict[str, str], events: list[CapturedEvent]
+) -> None:
+    iuser = importlib.import_module(per_class["UserHelper"])
+
+    weavings = instrument_helpers({"GroupHelper": per_class["GroupHelper"]})
+
+    assert {w.target.partition(":")[2] for w in weavings} == {
+        f"GroupHelper.{method}" for method in HELPER_METHODS["GroupHelper"]
+    }  # pending: igroup is not imported yet
+    iuser.UserHelper().deleteUser("alice")
+    assert events == []
+
+
+def test_mapping_with_methods_for_a_class_it_does_not_place_is_an_error(
+    per_class: dict[str, str],
+) -> None:
+    with pytest.raises(ValueError, match="module= does not say where IngestHelper lives") as raised:
+        instrument_helpers(
+            {"ItemHelper": per_class["ItemHelper"]},
+            methods={"IngestHelper": {"importFileToPlaceholder": "ingest"}},
+        )
+    assert "add 'IngestHelper': 'its.module' to module= (it maps ItemHelper)" in str(raised.value)
+    assert not woven()
+
+
+def test_class_mapped_to_a_module_that_lacks_it_is_logged_not_fatal(
+    per_class: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = dict(per_class, GroupHelper=per_class["UserHelper"])  # iuser has no GroupHelper
+    importlib.import_module(per_class["UserHelper"])
+
+    with caplog.at_level(logging.WARNING, logger="eventweave.vidispine"):
+        weavings = instrument_helpers(wrong)
+
+    assert not [w for w in weavings if "GroupHelper" in w.target]
+    (warning,) = _quiet_missing_methods(caplog)
+    assert f"module {per_class['UserHelper']!r} has no class 'GroupHelper'" in warning
+    assert "(it defines UserHelper)" in warning
+    package = per_class["GroupHelper"].rpartition(".")[0]
+    assert f"'GroupHelper': '{package}.igroup'" in warning
+
+
+def test_ingest_family_sends_the_ingest_pair(
+    per_class: dict[str, str], events: list[CapturedEvent]
+) -> None:
+    with capture(signals.vidispine_pre_ingest, signals.vidispine_post_ingest) as ingest:
+        instrument_helpers(
+            {"IngestHelper": per_class["ItemHelper"]},
+            methods={"IngestHelper": {"importFileToPlaceholder": "ingest"}},
+        )
+        iitem = importlib.import_module(per_class["ItemHelper"])
+        job = iitem.IngestHelper().importFileToPlaceholder("VX-1", "VX-9", tags=["lowres"])
+
+    pre, post = ingest
+    assert pre.signal is signals.vidispine_pre_ingest
+    assert post.signal is signals.vidispine_post_ingest
+    assert pre.sender is post.sender is iitem.IngestHelper
+    assert pre.kwargs["instance"] == post.kwargs["instance"] == "VX-1"
+    assert pre.kwargs["method"] == "importFileToPlaceholder"
+    assert pre.kwargs["tags"] == ["lowres"]
+    assert post.kwargs["result"] == job == "VX-77"
+    assert events == []  # no other family's signals
+
+
+@pytest.mark.parametrize(
+    "module",
+    [{}, {"ItemHelper": 3}, {"item helper": "x.iitem"}, {"ItemHelper": "portal/iitem"}],
+    ids=["empty", "not-a-name", "bad-class-name", "bad-module-name"],
+)
+def test_malformed_mapping_is_an_error_and_weaves_nothing(module: dict[str, Any]) -> None:
+    with pytest.raises((TypeError, ValueError, WeaveError)) as raised:
+        instrument_helpers(module)
+    assert "module" in str(raised.value)
+    assert not woven()
 
 
 # -- before the module is imported --------------------------------------------
@@ -623,17 +939,38 @@ def test_default_method_missing_at_import_is_logged_and_skipped(
     assert "ItemHelper has no method 'removeItem'" in caplog.text
 
 
-def test_class_missing_at_import_is_reported_on_the_weaving(
+def test_default_class_missing_at_import_is_logged_and_its_weavings_dropped(
     old_module_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     weavings = instrument_helpers(old_module_name)
 
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         importlib.import_module(old_module_name)  # the import itself succeeds
 
     group = [w for w in weavings if ":GroupHelper." in w.target]
-    assert len(group) == 4
-    assert all(isinstance(w.error, WeaveError) and not w.applied for w in group)
+    assert len(group) == len(HELPER_METHODS["GroupHelper"])
+    assert not any(w.applied or w.pending or w.error for w in group)
+    assert not [w for w in woven() if ":GroupHelper." in w.target]
+    assert len([r for r in caplog.records if "no class 'GroupHelper'" in r.getMessage()]) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_explicit_class_missing_at_import_is_reported_on_the_weaving(
+    old_module_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (weaving,) = instrument_helpers(
+        old_module_name,
+        methods={
+            "UserHelper": None,
+            "ItemHelper": None,
+            "GroupHelper": dict.fromkeys(HELPER_METHODS["GroupHelper"]) | {"removeGroup": "delete"},
+        },
+    )
+
+    with caplog.at_level(logging.ERROR):
+        importlib.import_module(old_module_name)
+
+    assert isinstance(weaving.error, WeaveError) and not weaving.applied
     assert "GroupHelper" in caplog.text
 
 
