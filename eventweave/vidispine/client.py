@@ -411,6 +411,24 @@ class ItemHelper:
         result: JSONDict = self.api.put(f"/item/{_q(item_id)}/metadata", dict(metadata_document))
         return result
 
+    def getItem(self, item_id: str, content: Mapping[str, Any] | None = None) -> JSONDict:
+        """Return an item's ItemDocument (``GET /item/{id}``).
+
+        :param item_id: the item.
+        :param content: what to include, as Cantemo's helpers take it:
+            ``{"content": ["metadata", "shape"], "field": ["title"]}``. Each key
+            is a query parameter; a list is sent comma-separated, as Vidispine
+            reads it. Without it, Vidispine's default (the metadata) comes back.
+        """
+        params = None
+        if content is not None:
+            params = {
+                key: ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+                for key, value in content.items()
+            }
+        result: JSONDict = self.api.get(f"/item/{_q(item_id)}", params=params)
+        return result
+
     def getItemMetadata(self, item_id: str) -> JSONDict:
         """Return an item's metadata as a MetadataDocument (``GET /item/{id}/metadata``).
 

@@ -421,7 +421,13 @@ class _Routes:
 
     def getItem(self, req: _Request) -> _Reply:
         item = self.state.item(req.params["item"])
-        return _Reply({"id": item.id, "metadata": metadata_to_document(item.metadata)})
+        content = {part.strip() for part in (req.arg("content") or "metadata").split(",")}
+        document: JSONDict = {"id": item.id}
+        if "metadata" in content:
+            document["metadata"] = metadata_to_document(item.metadata)
+        if "shape" in content:
+            document["shape"] = [{"tag": [tag]} for tag in item.shapes]
+        return _Reply(document)
 
     def removeItem(self, req: _Request) -> _Reply:
         item = self.state.item(req.params["item"])

@@ -175,6 +175,7 @@ SIGNATURES = {
     ItemHelper.createPlaceholder: ["metadata_document", "container"],
     ItemHelper.setItemMetadata: ["item_id", "metadata_document"],
     ItemHelper.getItemMetadata: ["item_id"],
+    ItemHelper.getItem: ["item_id", "content"],
     ItemHelper.removeMetadataField: ["field_name"],
     ItemHelper.createMetadataFieldGroup: ["group_name", "document"],
     ItemHelper.removeMetadataFieldGroup: ["group_name"],
@@ -335,6 +336,30 @@ def test_get_item_metadata_returns_metadata_document(items: ItemHelper) -> None:
     item_id = items.createPlaceholder(metadata_document(title="Intro", tags=["a", "b"]))
     document = items.getItemMetadata(item_id)
     assert metadata_values(document) == {"title": ["Intro"], "tags": ["a", "b"]}
+
+
+def test_get_item_returns_item_document_with_its_metadata(items: ItemHelper) -> None:
+    item_id = items.createPlaceholder(metadata_document(title="Intro"))
+    document = items.getItem(item_id)
+    assert document["id"] == item_id
+    assert metadata_values(document["metadata"]) == {"title": ["Intro"]}
+
+
+def test_get_item_sends_cantemos_content_dict_as_vidispine_query(
+    fake_vidispine: FakeVidispine, items: ItemHelper
+) -> None:
+    # Cantemo's plugins pass getItem a dict of lists, e.g. {"content": ["metadata"]}.
+    item_id = items.createPlaceholder(metadata_document(title="Intro"))
+    only_shapes = items.getItem(item_id, {"content": ["shape"]})
+    both = items.getItem(item_id, content={"content": ["metadata", "shape"]})
+    assert only_shapes == {"id": item_id, "shape": [{"tag": ["original"]}]}
+    assert metadata_values(both["metadata"]) == {"title": ["Intro"]}
+    assert both["shape"] == only_shapes["shape"]
+
+
+def test_get_unknown_item_raises_not_found(items: ItemHelper) -> None:
+    with pytest.raises(NotFound, match="Item 'VX-404'"):
+        items.getItem("VX-404")
 
 
 def test_remove_item_deletes_it(fake_vidispine: FakeVidispine, items: ItemHelper) -> None:

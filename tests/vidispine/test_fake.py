@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from eventweave.vidispine._fakestate import metadata_to_document
 from eventweave.vidispine._http import ROUTES, Route
 from eventweave.vidispine.fake import FakeVidispine, fake_vidispine_fixture
 
@@ -477,6 +478,16 @@ def test_item_metadata_get_returns_metadata_list_document(fake_vidispine: FakeVi
     timespan = got["item"][0]["metadata"]["timespan"][0]
     assert (timespan["start"], timespan["end"]) == ("-INF", "+INF")
     assert timespan["field"] == [{"name": "title", "value": [{"value": "Intro"}]}]
+
+
+def test_item_get_returns_what_content_asks_for(fake_vidispine: FakeVidispine) -> None:
+    call(fake_vidispine, "POST", "/import/placeholder?container=1", json=doc("Intro"))
+    default = call(fake_vidispine, "GET", "/item/VX-1").json()
+    shapes = call(fake_vidispine, "GET", "/item/VX-1", params={"content": "shape"}).json()
+    both = call(fake_vidispine, "GET", "/item/VX-1", params={"content": "metadata,shape"}).json()
+    assert default == {"id": "VX-1", "metadata": metadata_to_document({"title": ["Intro"]})}
+    assert shapes == {"id": "VX-1", "shape": [{"tag": ["original"]}]}
+    assert both == {**default, **shapes}
 
 
 def test_fields_inside_metadata_groups_are_read(fake_vidispine: FakeVidispine) -> None:

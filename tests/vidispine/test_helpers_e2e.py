@@ -30,6 +30,7 @@ from eventweave.vidispine.client import (
     UserHelper,
     VidispineAPI,
     metadata_document,
+    metadata_values,
 )
 from eventweave.vidispine.fake import FakeState, FakeVidispine
 
@@ -259,6 +260,36 @@ SCENARIOS: dict[str, Scenario] = {
         lambda state, ctx, result: "lowres" not in state.shape_tags,
         _tag,
     ),
+    "getUser": Scenario(
+        UserHelper,
+        lambda h, ctx: h.user.getUser("alice"),
+        lambda ctx: "alice",
+        lambda state, ctx, result: result["realName"] == state.users["alice"].real_name,
+        _user,
+    ),
+    "getGroup": Scenario(
+        GroupHelper,
+        lambda h, ctx: h.group.getGroup("editors"),
+        lambda ctx: "editors",
+        lambda state, ctx, result: result["userList"] == {"user": [{"userName": "alice"}]},
+        _member,
+    ),
+    "getItem": Scenario(
+        ItemHelper,
+        lambda h, ctx: h.item.getItem(ctx["item"], content={"content": ["metadata"]}),
+        lambda ctx: ctx["item"],
+        lambda state, ctx, result: (
+            metadata_values(result["metadata"]) == state.items[ctx["item"]].metadata
+        ),
+        _item,
+    ),
+    "getItemMetadata": Scenario(
+        ItemHelper,
+        lambda h, ctx: h.item.getItemMetadata(ctx["item"]),
+        lambda ctx: ctx["item"],
+        lambda state, ctx, result: metadata_values(result) == {"title": ["Intro"]},
+        _item,
+    ),
 }
 
 
@@ -277,8 +308,9 @@ def test_helper_call_sends_one_pre_and_one_post_and_changes_the_server(
     with capture(*ALL_SIGNALS) as events:
         result = scenario.call(helpers, ctx)
 
-    assert names(events) == [f"vidispine_pre_{family}", f"vidispine_post_{family}"]
-    pre, post = events
+    notice = ["vidispine_get_item_ntfcn"] if method == "getItem" else []
+    assert names(events) == [f"vidispine_pre_{family}", f"vidispine_post_{family}", *notice]
+    pre, post = events[:2]
     assert pre.sender is post.sender is scenario.helper
     assert pre.kwargs["method"] == post.kwargs["method"] == method
     assert pre.kwargs["instance"] == scenario.instance(ctx)
