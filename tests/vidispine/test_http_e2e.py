@@ -126,6 +126,12 @@ HELPER_CALLS: list[HelperCall] = [
      lambda w: w.item),
     ("ItemHelper", "retranscode", lambda w: w.items.retranscode(w.item, "lowres"), "modify",
      lambda w: w.item),
+    ("UserHelper", "getUser", lambda w: w.users.getUser("alice"), "get", lambda w: "alice"),
+    ("GroupHelper", "getGroup", lambda w: w.groups.getGroup("editors"), "get",
+     lambda w: "editors"),
+    ("ItemHelper", "getItem", lambda w: w.items.getItem(w.item), "get", lambda w: w.item),
+    ("ItemHelper", "getItemMetadata", lambda w: w.items.getItemMetadata(w.item), "get",
+     lambda w: w.item),
 ]  # fmt: skip
 HELPER_IDS = [f"{helper}.{method}" for helper, method, *_ in HELPER_CALLS]
 
