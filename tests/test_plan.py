@@ -221,7 +221,7 @@ def test_vidispine_trigger_instead_takes_a_vidispine_family(tmp_path: Path) -> N
         """,
     )
     assert error.line == 3
-    assert "expected one of create, delete, get, modify" in str(error)
+    assert "expected one of create, delete, get, ingest, modify" in str(error)
 
 
 def test_bad_family_in_methods_is_reported(tmp_path: Path) -> None:
