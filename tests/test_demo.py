@@ -50,6 +50,8 @@ EXPECTED = [
     ("BeforeIndex", "ItemsView", "-", "index"),
     ("AfterIndex", "ItemsView", "-", "index"),
     ("BeforeShow", "ItemsView", "VX-1", "show"),
+    ("vidispine_pre_get", "ItemHelper", "VX-1", "getItemMetadata"),
+    ("vidispine_post_get", "ItemHelper", "VX-1", "getItemMetadata"),
     ("AfterShow", "ItemsView", "VX-1", "show"),
     ("BeforeCreate", "ItemsView", "-", "create"),
     ("quota_checked", "QuotaPolicy", "admin", "allows"),
