@@ -107,6 +107,24 @@ def test_subscribe_to_events_directive_honours_the_model(config: Any) -> None:
     assert [event.model for event in received] == [Admin]
 
 
+@pytest.mark.parametrize("model", ["User", 3], ids=["name", "number"])
+def test_directives_refuse_a_model_that_is_no_class_when_configuring(
+    config: Any, model: Any
+) -> None:
+    # Nefertari registers any object and the subscriber then never matches (or
+    # fails on the first event); here the mistake is named at configuration time.
+    received: list[RequestEvent] = []
+    with pytest.raises(TypeError, match=r"model: expected a model class or None, got"):
+        config.subscribe_to_events(received.append, [BeforeCreate], model=model)
+    with pytest.raises(TypeError, match=r"model: expected a model class or None, got"):
+        config.add_field_processors([str.upper], model=model, field="name")
+    config.commit()
+    event = before(name="ann")
+    config.registry.notify(event)
+    assert received == []
+    assert event.fields["name"].new_value == "ann"  # no processor was registered
+
+
 def test_model_predicate_works_with_add_subscriber(config: Any) -> None:
     received: list[RequestEvent] = []
     config.add_subscriber(received.append, BeforeCreate, model=Admin)
