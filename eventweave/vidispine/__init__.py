@@ -2,7 +2,8 @@
 
 ``instrument_helpers()`` weaves the ``vidispine_pre_*`` / ``vidispine_post_*``
 signals around the methods of a portal's ``UserHelper``, ``GroupHelper`` and
-``ItemHelper``; :class:`NotificationReceiver` turns Vidispine's notifications into
+``ItemHelper``, kept in one module or, as in Cantemo Portal, in a module each;
+:class:`NotificationReceiver` turns Vidispine's notifications into
 ``vidispine_auto_import_ntfcn`` and ``vidispine_notification``; ``instrument_http()``
 sends the same signals for requests made with ``requests``. The signals are in
 :mod:`eventweave.vidispine.signals`; a reference helper layer on ``requests`` is
