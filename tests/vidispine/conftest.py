@@ -5,11 +5,15 @@ Also what the helper and HTTP tests share: the operation signals, their names.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -42,6 +46,37 @@ _SIGNAL_NAMES = {id(getattr(signals, name)): name for name in signals.__all__}
 def names(events: list[CapturedEvent]) -> list[str]:
     """The names of the signals captured, in order (a foreign signal by its repr)."""
     return [_SIGNAL_NAMES.get(id(e.signal), repr(e.signal)) for e in events]
+
+
+FIXTURE_PORTAL = Path(__file__).resolve().parent.parent / "fixtures" / "portal_vidispine"
+
+
+@pytest.fixture
+def fixture_portal(
+    monkeypatch: pytest.MonkeyPatch, fake_vidispine: FakeVidispine
+) -> Iterator[Callable[[str], ModuleType]]:
+    """``load("portal.vidispine.iitem")`` imports a module of the fixture portal, afresh.
+
+    The portal's helpers (tests/fixtures/portal_vidispine) talk to the fake server.
+    Any ``portal`` package imported before is set aside for the test and put back after.
+    """
+    stashed = {
+        name: sys.modules.pop(name)
+        for name in list(sys.modules)
+        if name == "portal" or name.startswith("portal.")
+    }
+    monkeypatch.syspath_prepend(str(FIXTURE_PORTAL))
+
+    def load(name: str) -> ModuleType:
+        general = importlib.import_module("portal.vidispine.igeneral")
+        general.VIDISPINE_URL = fake_vidispine.url  # type: ignore[attr-defined]
+        general.VIDISPINE_USERNAME, general.VIDISPINE_PASSWORD = fake_vidispine.auth  # type: ignore[attr-defined]
+        return importlib.import_module(name)
+
+    yield load
+    for name in [n for n in sys.modules if n == "portal" or n.startswith("portal.")]:
+        del sys.modules[name]
+    sys.modules.update(stashed)
 
 
 @pytest.fixture

@@ -34,8 +34,6 @@ from eventweave.vidispine.fake import FakeVidispine
 
 from .conftest import names
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "portal_vidispine"
-
 CANTEMO_LAYOUT = {
     "ItemHelper": "portal.vidispine.iitem",
     "GroupHelper": "portal.vidispine.igroup",
@@ -45,31 +43,15 @@ CANTEMO_LAYOUT = {
 
 @pytest.fixture
 def portal(
-    monkeypatch: pytest.MonkeyPatch, fake_vidispine: FakeVidispine
+    fixture_portal: Callable[[str], ModuleType],
 ) -> Iterator[Callable[[], dict[str, ModuleType]]]:
     """``load()`` imports the per-class portal from the fixtures, pointed at the fake server.
 
     Instrumenting before ``load()`` is what a plan applied at start-up does.
     """
-    stashed = {
-        name: sys.modules.pop(name)
-        for name in list(sys.modules)
-        if name == "portal" or name.startswith("portal.")
-    }
-    monkeypatch.syspath_prepend(str(FIXTURES))
-
-    def load() -> dict[str, ModuleType]:
-        general = importlib.import_module("portal.vidispine.igeneral")
-        general.VIDISPINE_URL = fake_vidispine.url  # type: ignore[attr-defined]
-        general.VIDISPINE_USERNAME, general.VIDISPINE_PASSWORD = fake_vidispine.auth  # type: ignore[attr-defined]
-        return {cls: importlib.import_module(name) for cls, name in CANTEMO_LAYOUT.items()}
-
-    yield load
+    yield lambda: {cls: fixture_portal(name) for cls, name in CANTEMO_LAYOUT.items()}
     unweave_all()
     assert not woven()
-    for name in [n for n in sys.modules if n == "portal" or n.startswith("portal.")]:
-        del sys.modules[name]
-    sys.modules.update(stashed)
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ post, with Cantemo's arguments) and what the server holds afterwards.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -38,7 +35,6 @@ from .conftest import names
 
 ALL_SIGNALS = tuple(getattr(signals, name) for name in signals.__all__)
 FAMILY = {method: family for row in HELPER_METHODS.values() for method, family in row.items()}
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "portal_vidispine"
 
 
 @pytest.fixture(autouse=True)
@@ -458,26 +454,10 @@ def test_cantemo_remove_item_listener_on_post_delete(
 
 @pytest.fixture
 def portal_interface(
-    monkeypatch: pytest.MonkeyPatch, fake_vidispine: FakeVidispine
-) -> Iterator[Callable[[], ModuleType]]:
+    fixture_portal: Callable[[str], ModuleType],
+) -> Callable[[], ModuleType]:
     """Import ``portal.vidispine.interface`` from the fixtures, pointed at the fake server."""
-    stashed = {
-        name: sys.modules.pop(name)
-        for name in list(sys.modules)
-        if name == "portal" or name.startswith("portal.")
-    }
-    monkeypatch.syspath_prepend(str(FIXTURES))
-
-    def load() -> ModuleType:
-        module = importlib.import_module("portal.vidispine.interface")
-        module.VIDISPINE_URL = fake_vidispine.url  # type: ignore[attr-defined]
-        module.VIDISPINE_USERNAME, module.VIDISPINE_PASSWORD = fake_vidispine.auth  # type: ignore[attr-defined]
-        return module
-
-    yield load
-    for name in [n for n in sys.modules if n == "portal" or n.startswith("portal.")]:
-        del sys.modules[name]
-    sys.modules.update(stashed)
+    return lambda: fixture_portal("portal.vidispine.interface")
 
 
 def test_legacy_portal_instrumented_before_import_sends_and_changes_the_server(
