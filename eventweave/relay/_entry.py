@@ -1,0 +1,303 @@
+"""What a stream entry holds, and the import paths that name signals and senders.
+
+One event is one entry of string fields: ``id``, ``signal``, ``sender``,
+``time``, ``host``, ``pid`` and ``payload`` (the named arguments as a JSON
+object). The work is split so that the emitting call does only what must
+happen there: :func:`snapshot` copies the arguments into JSON-ready values
+in the emitting thread (``str()`` of a request or a lazy user object must
+run where it is valid, and before the caller changes it), and
+:func:`encode` builds the fields in the publishing thread.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .._advice import MASK, SECRET_NAMES, is_secret
+
+__all__ = [
+    "FIELDS",
+    "DecodeError",
+    "Event",
+    "decode",
+    "encode",
+    "path_of",
+    "sender_path",
+    "signal_path",
+    "snapshot",
+]
+
+FIELDS = ("id", "signal", "sender", "time", "host", "pid", "payload")
+"""The fields of an entry, in the order they are written."""
+
+HOST = socket.gethostname()
+
+_SCALARS = (str, int, float, bool, type(None))
+_MAX_DEPTH = 16  # deeper than any real payload; stops a self-containing list
+
+Snapshot = tuple[str, object, float, dict[str, Any]]
+"""(signal path, sender, time.time(), JSON-ready payload): what an emitting call buffers."""
+
+
+# -- naming -------------------------------------------------------------------
+
+
+def path_of(obj: object) -> str:
+    """``module:qualname`` of a class or function; of its class for any other object."""
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str):
+        obj = type(obj)
+        qualname = obj.__qualname__
+    module = getattr(obj, "__module__", None)
+    return f"{module}:{qualname}" if isinstance(module, str) else qualname
+
+
+_SENDER_PATHS: dict[object, str] = {}
+
+
+def sender_path(sender: object) -> str:
+    """The ``sender`` field: a class's or function's import path, a string as is, "" for None.
+
+    Any other object is named by its class. Cached per sender (classes are
+    what senders nearly always are).
+    """
+    if sender is None:
+        return ""
+    if isinstance(sender, str):
+        return sender
+    try:
+        return _SENDER_PATHS[sender]
+    except (KeyError, TypeError):  # TypeError: an unhashable sender
+        pass
+    path = path_of(sender)
+    try:
+        if len(_SENDER_PATHS) < 10_000:
+            _SENDER_PATHS[sender] = path
+    except TypeError:
+        pass
+    return path
+
+
+def _is_private(module: str) -> bool:
+    return any(part.startswith("_") for part in module.split("."))
+
+
+def signal_path(signal: object) -> str:
+    """The import path ``module:name`` under which consumers know ``signal``.
+
+    A class or function is named where it is defined, or, when that module
+    is private (``eventweave.rest._events``), by the nearest package that
+    re-exports it (``eventweave.rest:AfterCreate``). A signal object has no
+    name of its own: it is the module attribute that holds it, found among
+    the imported modules; when several do, public modules win, then a module
+    named ``signals`` (where Django and eventweave define theirs), then the
+    most specific module (the defining one over a package re-exporting it).
+
+    :raises ValueError: when no imported module holds ``signal``.
+    """
+    if isinstance(signal, type):
+        module, qualname = getattr(signal, "__module__", None), signal.__qualname__
+        if isinstance(module, str) and "." not in qualname:
+            parts = module.split(".")
+            for depth in range(len(parts), 0, -1):
+                package = ".".join(parts[:depth])
+                if _is_private(package):
+                    continue
+                holder = sys.modules.get(package)
+                if holder is not None and getattr(holder, qualname, None) is signal:
+                    return f"{package}:{qualname}"
+        if isinstance(module, str):
+            return f"{module}:{qualname}"
+    found: list[tuple[str, str]] = []
+    for name, module_obj in list(sys.modules.items()):
+        try:
+            namespace = vars(module_obj)
+        except TypeError:
+            continue
+        for attribute, value in list(namespace.items()):
+            if value is signal and not attribute.startswith("__"):
+                found.append((name, attribute))
+    if not found:
+        msg = (
+            f"cannot name {signal!r}: no imported module holds it, and consumers select "
+            "events by the signal's import path; define the signal at module level, or "
+            "forward it by its path ('package.module:name')"
+        )
+        raise ValueError(msg)
+
+    def preference(candidate: tuple[str, str]) -> tuple[bool, bool, int, str]:
+        module, attribute = candidate
+        last = module.rpartition(".")[2]
+        return (_is_private(module), last != "signals", -module.count("."), module + attribute)
+
+    module, attribute = min(found, key=preference)
+    return f"{module}:{attribute}"
+
+
+def resolve(path: str) -> Any:
+    """The object an import path ``module:qualname`` names.
+
+    :raises ValueError: for a path without ``:`` or that does not resolve,
+        naming it and, when one is close, the nearest existing name.
+    """
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        msg = f"{path!r}: expected an import path 'package.module:name'"
+        raise ValueError(msg)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        msg = f"{path!r}: cannot import {module_name!r} ({exc})"
+        raise ValueError(msg) from None
+    for part in qualname.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            import difflib
+
+            close = difflib.get_close_matches(part, [n for n in dir(obj) if n[:1] != "_"])
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            msg = f"{path!r}: {module_name} has no attribute {part!r}{hint}"
+            raise ValueError(msg) from None
+    return obj
+
+
+# -- the emitting side --------------------------------------------------------
+
+
+def _unprintable(value: object) -> str:
+    return f"<unprintable {type(value).__qualname__}>"
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` as JSON can hold it: containers copied (secret keys masked), the rest str()."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth < _MAX_DEPTH:
+        if kind is dict or isinstance(value, Mapping):
+            return _jsonable_mapping(value, depth + 1)
+        if kind is list or kind is tuple or isinstance(value, (list, tuple, set, frozenset)):
+            return [_jsonable(item, depth + 1) for item in value]
+    if isinstance(value, type):
+        return path_of(value)
+    if isinstance(value, _SCALARS):  # subclasses (an IntEnum, a SafeString): JSON takes them
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return _unprintable(value)
+
+
+def _jsonable_mapping(mapping: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    copied: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            try:
+                key = str(key)
+            except Exception:
+                key = _unprintable(key)
+        if is_secret(key, SECRET_NAMES):
+            copied[key] = MASK
+        else:
+            copied[key] = _jsonable(value, depth)
+    return copied
+
+
+def snapshot(named: dict[str, Any]) -> dict[str, Any]:
+    """The named arguments of one event, copied into values JSON can hold.
+
+    Secrets (parameters named like :data:`~eventweave.SECRET_NAMES`, at any
+    depth) become :data:`~eventweave.MASK`; classes become their import
+    paths; mappings, lists and tuples are copied; anything else becomes its
+    ``str()`` (``<unprintable T>`` when that raises). Runs in the emitting
+    thread; never raises for any value.
+    """
+    return _jsonable_mapping(named, 0)
+
+
+# -- the publishing side ------------------------------------------------------
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds")
+
+
+def encode(item: Snapshot, pid: int, dumps: Callable[[Any], str] = json.dumps) -> dict[str, str]:
+    """The fields of the stream entry for one buffered event (a fresh ``id`` each call)."""
+    path, sender, when, payload = item
+    try:
+        sender_field = sender_path(sender)
+    except Exception:
+        sender_field = _unprintable(sender)
+    return {
+        "id": uuid.uuid4().hex,
+        "signal": path,
+        "sender": sender_field,
+        "time": _iso(when),
+        "host": HOST,
+        "pid": str(pid),
+        "payload": dumps(payload),
+    }
+
+
+def current_pid() -> int:
+    """``os.getpid()``; a function so that a forked child reports its own."""
+    return os.getpid()
+
+
+# -- the consuming side -------------------------------------------------------
+
+
+class DecodeError(ValueError):
+    """A stream entry that is not an event eventweave can deliver (missing or bad fields)."""
+
+
+class Event:
+    """One event read from the stream, as receivers get it."""
+
+    __slots__ = ("event_id", "payload", "sender", "signal")
+
+    def __init__(self, event_id: str, signal: str, sender: str | None, payload: dict[str, Any]):
+        self.event_id = event_id
+        self.signal = signal
+        self.sender = sender
+        self.payload = payload
+
+
+_RESERVED = frozenset({"signal", "sender", "event_id"})
+
+
+def decode(fields: Mapping[bytes, bytes]) -> Event:
+    """The event a stream entry holds.
+
+    :raises DecodeError: naming what is wrong: a missing ``id``, ``signal``
+        or ``payload`` field, text that is not UTF-8, a payload that is not a
+        JSON object, or a payload naming ``signal``, ``sender`` or
+        ``event_id`` (receivers get those from the entry itself).
+    """
+    try:
+        text = {key.decode(): value.decode() for key, value in fields.items()}
+    except (UnicodeDecodeError, AttributeError):
+        raise DecodeError("the entry's fields are not UTF-8 text") from None
+    missing = [name for name in ("id", "signal", "payload") if not text.get(name)]
+    if missing:
+        raise DecodeError(f"the entry lacks the field(s) {', '.join(missing)}")
+    try:
+        payload = json.loads(text["payload"])
+    except ValueError as exc:
+        raise DecodeError(f"the payload is not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise DecodeError(f"the payload is a JSON {type(payload).__name__}, not an object")
+    clash = sorted(_RESERVED & payload.keys())
+    if clash:
+        raise DecodeError(f"the payload names {', '.join(clash)}, which receivers get anyway")
+    return Event(text["id"], text["signal"], text.get("sender") or None, payload)

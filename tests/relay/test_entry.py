@@ -1,0 +1,188 @@
+"""Tests for ``eventweave.relay._entry``: what an entry holds, and the paths that name things."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import relay_fixtures
+
+import eventweave
+from eventweave import rest
+from eventweave.relay._entry import (
+    FIELDS,
+    DecodeError,
+    decode,
+    encode,
+    resolve,
+    sender_path,
+    signal_path,
+    snapshot,
+)
+from eventweave.vidispine import signals as vidispine_signals
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class Request:
+    def __str__(self) -> str:
+        return "<Request POST /login/>"
+
+
+def test_json_values_are_kept_as_they_are() -> None:
+    named = {"a": 1, "b": 2.5, "c": "x", "d": True, "e": None}
+    assert snapshot(named) == named
+
+
+def test_secret_names_are_masked_at_any_depth() -> None:
+    named = {
+        "password": "hunter2",
+        "kwargs": {"api_key": "k", "user": "ann"},
+        "args": [{"token": 1}],
+    }
+    assert snapshot(named) == {
+        "password": eventweave.MASK,
+        "kwargs": {"api_key": eventweave.MASK, "user": "ann"},
+        "args": [{"token": eventweave.MASK}],
+    }
+
+
+def test_classes_become_import_paths() -> None:
+    assert snapshot({"model": relay_fixtures.Shop}) == {"model": "relay_fixtures:Shop"}
+
+
+def test_values_json_cannot_hold_become_their_str() -> None:
+    assert snapshot({"request": Request(), "raw": b"\x00"}) == {
+        "request": "<Request POST /login/>",
+        "raw": "b'\\x00'",
+    }
+
+
+def test_a_str_that_raises_becomes_a_placeholder() -> None:
+    assert snapshot({"user": Unprintable()}) == {"user": "<unprintable Unprintable>"}
+
+
+def test_containers_are_copied_so_later_changes_do_not_show() -> None:
+    data = {"items": [1, 2]}
+    copied = snapshot({"data": data})
+    data["items"].append(3)
+    assert copied == {"data": {"items": [1, 2]}}
+
+
+def test_a_list_that_contains_itself_does_not_recurse_forever() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    assert json.dumps(snapshot({"loop": loop}))
+
+
+def test_non_string_keys_become_strings() -> None:
+    assert snapshot({"by_id": {1: "a", (2, 3): "b"}}) == {"by_id": {"1": "a", "(2, 3)": "b"}}
+
+
+def test_an_entry_has_every_field_and_a_json_payload() -> None:
+    fields = encode(("m:s", relay_fixtures.Shop, 0.0, {"amount": 3}), 42)
+    assert tuple(fields) == FIELDS
+    assert fields["sender"] == "relay_fixtures:Shop"
+    assert fields["time"] == "1970-01-01T00:00:00.000000+00:00"
+    assert fields["pid"] == "42"
+    assert json.loads(fields["payload"]) == {"amount": 3}
+
+
+def test_every_entry_gets_its_own_id() -> None:
+    item = ("m:s", None, 0.0, {})
+    assert encode(item, 1)["id"] != encode(item, 1)["id"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "path"),
+    [
+        (None, ""),
+        ("billing", "billing"),
+        (relay_fixtures.Shop, "relay_fixtures:Shop"),
+        (relay_fixtures.Shop(), "relay_fixtures:Shop"),
+        (relay_fixtures.record, "relay_fixtures:record"),
+    ],
+)
+def test_sender_path_names_the_sender(sender: object, path: str) -> None:
+    assert sender_path(sender) == path
+
+
+def test_eventweave_signals_are_named_by_the_module_that_holds_them() -> None:
+    assert (
+        signal_path(vidispine_signals.vidispine_post_modify)
+        == "eventweave.vidispine.signals:vidispine_post_modify"
+    )
+
+
+def test_rest_event_classes_are_named_by_their_public_package() -> None:
+    assert signal_path(rest.AfterCreate) == "eventweave.rest:AfterCreate"
+
+
+def test_a_signal_imported_elsewhere_keeps_the_name_of_its_signals_module() -> None:
+    import eventweave.portal.signals as portal_signals
+
+    relay_fixtures.portal_post_login = portal_signals.portal_post_login  # type: ignore[attr-defined]
+    try:
+        assert (
+            signal_path(portal_signals.portal_post_login)
+            == "eventweave.portal.signals:portal_post_login"
+        )
+    finally:
+        del relay_fixtures.portal_post_login  # type: ignore[attr-defined]
+
+
+def test_a_signal_no_module_holds_cannot_be_named() -> None:
+    with pytest.raises(ValueError, match="define the signal at module level"):
+        signal_path(eventweave.Signal())
+
+
+def test_resolve_suggests_the_nearest_name() -> None:
+    with pytest.raises(ValueError, match="did you mean 'order_paid'"):
+        resolve("relay_fixtures:order_payd")
+
+
+def test_resolve_wants_a_colon() -> None:
+    with pytest.raises(ValueError, match=r"expected an import path 'package\.module:name'"):
+        resolve("relay_fixtures.order_paid")
+
+
+def _fields(**text: str) -> dict[bytes, bytes]:
+    return {key.encode(): value.encode() for key, value in text.items()}
+
+
+def test_decode_reads_what_encode_wrote() -> None:
+    fields = encode(("m:s", relay_fixtures.Shop, 0.0, {"amount": 3}), 1)
+    event = decode(_fields(**fields))
+    assert (event.event_id, event.signal, event.sender, event.payload) == (
+        fields["id"],
+        "m:s",
+        "relay_fixtures:Shop",
+        {"amount": 3},
+    )
+
+
+def test_decode_gives_none_for_an_empty_sender() -> None:
+    assert decode(_fields(id="1", signal="m:s", sender="", payload="{}")).sender is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"signal": "m:s", "payload": "{}"}, r"lacks the field\(s\) id"),
+        ({"id": "1", "signal": "m:s", "payload": "{nope"}, "not JSON"),
+        ({"id": "1", "signal": "m:s", "payload": "[1]"}, "a JSON list, not an object"),
+        ({"id": "1", "signal": "m:s", "payload": '{"event_id": 2}'}, "names event_id"),
+    ],
+)
+def test_decode_names_what_is_wrong(fields: dict[str, str], reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode(_fields(**fields))
+
+
+def test_decode_refuses_text_that_is_not_utf8() -> None:
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        decode({b"id": b"\xff", b"signal": b"m:s", b"payload": b"{}"})
