@@ -1,4 +1,4 @@
-"""The ``eventweave`` command: ``run``, ``check``, ``show`` and ``demo``.
+"""The ``eventweave`` command: ``run``, ``check``, ``show``, ``demo`` and ``consume``.
 
 Exit status: 0 on success; 1 when ``check`` finds targets that do not
 resolve; 2 for a plan that cannot be read or is wrong, or a usage error.
@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "'import eventweave._demo as d; print(d.PLAN)')",
         formatter_class=_Formatter,
     )
+    from .relay._command import add_consume_parser
+
+    add_consume_parser(commands, _Formatter)
     return parser
 
 
@@ -175,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.plan, sys.stdout)
         if args.command == "show":
             return _show(args.plan, sys.stdout)
+        if args.command == "consume":
+            from .relay._command import consume
+
+            return consume(args)
         from ._demo import run_demo
 
         return run_demo(sys.stdout)
