@@ -40,6 +40,8 @@ DOCUMENTED_ADDITIONS = {"WeaveError", "Call", "MASK"}
 
 TESTING_CONTRACT = {"capture", "CapturedEvent"}
 
+RELAY_CONTRACT = {"Relay", "Consumer"}  # DESIGN.md, "eventweave.relay"
+
 
 def test_top_level_exports_exactly_the_contract() -> None:
     assert set(eventweave.__all__) == CONTRACT | DOCUMENTED_ADDITIONS
@@ -58,6 +60,12 @@ def test_testing_exports_exactly_capture_and_its_record() -> None:
     assert set(eventweave.testing.__all__) == TESTING_CONTRACT
     for name in TESTING_CONTRACT:
         assert getattr(eventweave.testing, name) is not None
+
+
+def test_relay_exports_exactly_relay_and_consumer() -> None:
+    import eventweave.relay
+
+    assert set(eventweave.relay.__all__) == RELAY_CONTRACT
 
 
 def test_package_ships_py_typed() -> None:
