@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._connect import SOCKET_TIMEOUT, client_for, safe_url
+from ._connect import SOCKET_TIMEOUT, Connection, safe_url, unreachable
 from ._entry import HOST, DecodeError, Event, decode, path_of, signal_path
 
 __all__ = ["Consumer"]
@@ -85,7 +85,7 @@ class Consumer:
     goes there at once. The group is created on first use, from the start
     of the stream.
 
-    :param url: the Redis URL.
+    :param url: the Redis URL, as for :class:`~eventweave.relay.Relay`.
     :param stream: the stream key to read.
     :param group: the consumer group (one per service that needs the events).
     :param name: this consumer's name within the group; default
@@ -127,7 +127,7 @@ class Consumer:
         self.name = name or f"{HOST}-{os.getpid()}"
         self.max_deliveries = max_deliveries
         self.idle_ms = idle_ms
-        self._client = client_for(url, role="Consumer")
+        self._redis = Connection(url, role="Consumer")
         self._receivers: list[tuple[str | None, Callable[..., Any], bool]] = []
         self._by_signal: dict[str, tuple[tuple[Callable[..., Any], bool], ...]] = {}
         self._group_ready = False
@@ -240,7 +240,7 @@ class Consumer:
         import redis
 
         try:
-            self._client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            self._redis.get().xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 msg = f"cannot create consumer group {self.group!r} on {self.stream!r}: {exc}"
@@ -255,12 +255,12 @@ class Consumer:
         ``max_deliveries``. Entries trimmed from the stream while pending
         come back as ids to acknowledge: there is nothing left to deliver.
         """
-        pending = self._client.xpending_range(
+        pending = self._redis.get().xpending_range(
             self.stream, self.group, min="-", max="+", count=BATCH, idle=self.idle_ms
         )
         if not pending:
             return [], []
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self._redis.get().pipeline(transaction=False)
         for row in pending:
             entry_id = row["message_id"]
             pipe.xclaim(
@@ -300,7 +300,7 @@ class Consumer:
 
         block = min(block_ms, _MAX_BLOCK_MS)
         try:
-            reply = self._client.xreadgroup(
+            reply = self._redis.get().xreadgroup(
                 self.group,
                 self.name,
                 {self.stream: ">"},
@@ -370,7 +370,7 @@ class Consumer:
         """
         if not acks and not dead:
             return
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self._redis.get().pipeline(transaction=False)
         for entry_id, fields, deliveries, reason in dead:
             letter: dict[bytes, bytes | str] = {
                 **fields,
@@ -407,14 +407,13 @@ class Consumer:
         :param stop: an event to set (from a signal handler, another thread)
             when the consumer should stop; None runs until interrupted.
         """
-        import redis
-
         stop = stop or threading.Event()
+        retry = unreachable()
         backoff = 0.0
         while not stop.is_set():
             try:
                 self.run_once(block_ms=_RUN_BLOCK_MS)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except retry as exc:
                 if not backoff:
                     logger.warning(
                         "relay consumer %s: Redis unreachable at %s (%s); retrying",
@@ -437,7 +436,7 @@ class Consumer:
 
     def close(self) -> None:
         """Close the connections to Redis."""
-        self._client.close()
+        self._redis.close()
 
     def __enter__(self) -> Consumer:
         return self

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ._connect import client_for, safe_url
+from ._connect import Connection, safe_url
 from ._entry import Snapshot, encode, resolve, signal_path, snapshot
 
 __all__ = ["Relay"]
@@ -62,7 +62,8 @@ class Relay:
     interpreter exit is closed then.
 
     :param url: the Redis URL (``redis://[:password@]host:port/db``,
-        ``rediss://`` for TLS, ``unix://`` for a socket).
+        ``rediss://`` for TLS, ``unix://`` for a socket, ``redis+cluster://``
+        for a Redis Cluster).
     :param stream: the stream key events are appended to.
     :param maxlen: trim the stream to about this many entries (``MAXLEN ~``);
         None keeps every entry.
@@ -98,7 +99,7 @@ class Relay:
         self.maxlen = maxlen
         self.buffer = buffer
         self.on_full = on_full
-        self._client = client_for(url, role="Relay")
+        self._redis = Connection(url, role="Relay")
         self._incoming: deque[Snapshot] = deque()
         self._outgoing: deque[dict[str, str]] = deque()
         self._forwarded: dict[tuple[int, int], Callable[[], object]] = {}
@@ -290,17 +291,18 @@ class Relay:
     def _publish_batch(self) -> str | None:
         """Write the first ``BATCH`` outgoing entries; None on success, else the failure."""
         batch = list(itertools.islice(self._outgoing, BATCH))
-        pipe = self._client.pipeline()
         stream, maxlen = self.stream, self.maxlen
-        for fields in batch:
-            pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
         try:
-            pipe.execute()
+            pipe = self._redis.get().pipeline()
+            try:
+                for fields in batch:
+                    pipe.xadd(stream, fields, maxlen=maxlen, approximate=True)
+                pipe.execute()
+            finally:
+                pipe.reset()
         except Exception as exc:  # connection refused or lost, timeout, OOM, WRONGTYPE...
             self._count_error(exc)
             return f"{type(exc).__name__}: {exc}"
-        finally:
-            pipe.reset()
         popleft = self._outgoing.popleft
         try:
             for _ in batch:
@@ -379,7 +381,7 @@ class Relay:
                 lost,
                 self._last_error,
             )
-        self._client.close()
+        self._redis.close()
 
     def _close_at_exit(self) -> None:
         self.close()

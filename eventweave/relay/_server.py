@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -74,6 +76,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher) is free too."""
+    for _ in range(200):
+        port = random.randrange(20_000, 45_000)
+        try:
+            with socket.socket() as first, socket.socket() as bus:
+                first.bind(("127.0.0.1", port))
+                bus.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free pair of ports (port, port + 10000) on 127.0.0.1")
+
+
 class RedisServer:
     """A Redis server process on 127.0.0.1, without persistence, in a temporary directory.
 
@@ -85,13 +101,23 @@ class RedisServer:
     :param durable: keep every acknowledged write across a crash (an
         append-only file synced on each write), as a production server
         would; otherwise nothing is persisted.
+    :param options: more command-line options for the server
+        (``["--cluster-enabled", "yes"]``).
     :param timeout: how long ``start()`` waits for the server to answer.
     """
 
-    def __init__(self, port: int = 0, *, durable: bool = False, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        durable: bool = False,
+        options: Sequence[str] = (),
+        timeout: float = 10.0,
+    ) -> None:
         self.binary = find_server_binary()
         self.port = port or free_port()
         self.durable = durable
+        self.options = list(options)
         self.timeout = timeout
         self._dir = tempfile.TemporaryDirectory(prefix="eventweave-redis-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -127,6 +153,7 @@ class RedisServer:
                     "always",
                     "--dir",
                     self._dir.name,
+                    *self.options,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
