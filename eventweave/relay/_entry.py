@@ -66,23 +66,23 @@ _SENDER_PATHS: dict[object, str] = {}
 def sender_path(sender: object) -> str:
     """The ``sender`` field: a class's or function's import path, a string as is, "" for None.
 
-    Any other object is named by its class. Cached per sender (classes are
-    what senders nearly always are).
+    Any other object is named by its class. Cached per class or function
+    (what senders nearly always are); instances are never kept alive by it.
     """
     if sender is None:
         return ""
     if isinstance(sender, str):
         return sender
+    named = sender if isinstance(getattr(sender, "__qualname__", None), str) else type(sender)
     try:
-        return _SENDER_PATHS[sender]
-    except (KeyError, TypeError):  # TypeError: an unhashable sender
+        return _SENDER_PATHS[named]
+    except KeyError:
         pass
-    path = path_of(sender)
-    try:
-        if len(_SENDER_PATHS) < 10_000:
-            _SENDER_PATHS[sender] = path
-    except TypeError:
-        pass
+    except TypeError:  # an unhashable callable
+        return path_of(named)
+    path = path_of(named)
+    if len(_SENDER_PATHS) < 10_000:
+        _SENDER_PATHS[named] = path
     return path
 
 
@@ -118,11 +118,11 @@ def signal_path(signal: object) -> str:
             return f"{module}:{qualname}"
     found: list[tuple[str, str]] = []
     for name, module_obj in list(sys.modules.items()):
-        try:
-            namespace = vars(module_obj)
-        except TypeError:
+        try:  # a module replaced by a lazy or odd object may refuse to be read
+            items = list(vars(module_obj).items())
+        except Exception:
             continue
-        for attribute, value in list(namespace.items()):
+        for attribute, value in items:
             if value is signal and not attribute.startswith("__"):
                 found.append((name, attribute))
     if not found:

@@ -186,3 +186,15 @@ def test_decode_names_what_is_wrong(fields: dict[str, str], reason: str) -> None
 def test_decode_refuses_text_that_is_not_utf8() -> None:
     with pytest.raises(DecodeError, match="not UTF-8"):
         decode({b"id": b"\xff", b"signal": b"m:s", b"payload": b"{}"})
+
+
+def test_naming_an_instance_sender_does_not_keep_it_alive() -> None:
+    import gc
+    import weakref
+
+    shop = relay_fixtures.Shop()
+    alive = weakref.ref(shop)
+    assert sender_path(shop) == "relay_fixtures:Shop"
+    del shop
+    gc.collect()
+    assert alive() is None
