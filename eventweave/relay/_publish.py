@@ -102,7 +102,9 @@ class Relay:
         self._redis = Connection(url, role="Relay")
         self._incoming: deque[Snapshot] = deque()
         self._outgoing: deque[dict[str, str]] = deque()
-        self._forwarded: dict[tuple[int, int], Callable[[], object]] = {}
+        # (id(signal), id(sender)) -> (undo, signal, sender): the objects are
+        # kept so that their ids stay theirs for as long as the entry exists
+        self._forwarded: dict[tuple[int, int], tuple[Callable[[], object], object, object]] = {}
         self._published = 0
         self._dropped = 0
         self._errors = 0
@@ -158,7 +160,7 @@ class Relay:
             key = (id(target), id(sender))
             if key in self._forwarded:
                 continue
-            self._forwarded[key] = self._attach(target, path, sender)
+            self._forwarded[key] = (self._attach(target, path, sender), target, sender)
         return self
 
     def _attach(self, target: object, path: str, sender: object) -> Callable[[], object]:
@@ -359,7 +361,7 @@ class Relay:
         if self._closing:
             return
         atexit.unregister(self._close_at_exit)
-        for undo in self._forwarded.values():
+        for undo, _, _ in self._forwarded.values():
             undo()
         self._forwarded.clear()
         self._closing = True
