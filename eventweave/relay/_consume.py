@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._connect import SOCKET_TIMEOUT, Connection, safe_url, unreachable
-from ._entry import HOST, DecodeError, Event, decode, path_of, signal_path
+from ._entry import HOST, DecodeError, Event, decode, path_of, sender_path, signal_path
 
 __all__ = ["Consumer"]
 
@@ -128,8 +128,11 @@ class Consumer:
         self.max_deliveries = max_deliveries
         self.idle_ms = idle_ms
         self._redis = Connection(url, role="Consumer")
-        self._receivers: list[tuple[str | None, Callable[..., Any], bool]] = []
-        self._by_signal: dict[str, tuple[tuple[Callable[..., Any], bool], ...]] = {}
+        # (signal path or None, sender path or None, receiver, is_async), in connection order
+        self._receivers: list[tuple[str | None, str | None, Callable[..., Any], bool]] = []
+        self._by_signal: dict[
+            tuple[str, str | None], tuple[tuple[Callable[..., Any], bool], ...]
+        ] = {}
         self._group_ready = False
         self._next_reclaim = 0.0
         self._reclaim_every = min(max(idle_ms / 2000, 0.01), 5.0)
@@ -140,7 +143,7 @@ class Consumer:
 
     # -- receivers ----------------------------------------------------------
 
-    def connect(self, receiver: _R, signal: object = None) -> _R:
+    def connect(self, receiver: _R, signal: object = None, *, sender: object = None) -> _R:
         """Call ``receiver`` for every event of ``signal`` (None: every event).
 
         :param receiver: a callable accepting ``**kwargs``; an ``async def``
@@ -148,6 +151,9 @@ class Consumer:
         :param signal: the import path of a signal or REST event class
             (``"eventweave.portal.signals:portal_post_login"``), or the object
             itself when it is importable here.
+        :param sender: only events of this sender: its import path as the
+            relay writes it (``"myportal.views:LoginView"``; for REST events
+            the model's), or the class itself; None: any sender.
         :returns: ``receiver``, so this works as a decorator's body.
         :raises TypeError: for a receiver that is not callable or lacks ``**kwargs``.
         :raises ValueError: for a signal path that is not ``module:name``.
@@ -164,28 +170,32 @@ class Consumer:
                 raise ValueError(msg)
         else:
             path = signal_path(signal)
-        self._receivers.append((path, receiver, inspect.iscoroutinefunction(receiver)))
+        from_ = None if sender is None else sender_path(sender)
+        self._receivers.append((path, from_, receiver, inspect.iscoroutinefunction(receiver)))
         self._by_signal.clear()
         return receiver
 
     def disconnect(self, receiver: Callable[..., Any]) -> bool:
         """Stop calling ``receiver`` (for every signal it was connected to); whether it was."""
-        kept = [entry for entry in self._receivers if entry[1] != receiver]
+        kept = [entry for entry in self._receivers if entry[2] != receiver]
         removed = len(kept) != len(self._receivers)
         self._receivers = kept
         self._by_signal.clear()
         return removed
 
-    def _receivers_for(self, signal: str) -> tuple[tuple[Callable[..., Any], bool], ...]:
+    def _receivers_for(
+        self, signal: str, sender: str | None
+    ) -> tuple[tuple[Callable[..., Any], bool], ...]:
         try:
-            return self._by_signal[signal]
+            return self._by_signal[signal, sender]
         except KeyError:
             found = tuple(
                 (receiver, is_async)
-                for path, receiver, is_async in self._receivers
-                if path is None or path == signal
+                for path, from_, receiver, is_async in self._receivers
+                if (path is None or path == signal) and (from_ is None or from_ == sender)
             )
-            self._by_signal[signal] = found
+            if len(self._by_signal) < 10_000:
+                self._by_signal[signal, sender] = found
             return found
 
     # -- one round ----------------------------------------------------------
@@ -320,7 +330,7 @@ class Consumer:
     def deliver(self, event: Event, entry_id: bytes, deliveries: int) -> str | None:
         """Call every receiver of ``event``; None when all returned, else what failed."""
         failures: list[str] = []
-        for receiver, is_async in self._receivers_for(event.signal):
+        for receiver, is_async in self._receivers_for(event.signal, event.sender):
             try:
                 if is_async:
                     asyncio.run(

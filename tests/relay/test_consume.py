@@ -100,6 +100,20 @@ def test_a_receiver_connected_to_a_signal_gets_only_its_events(redis_url: str) -
     assert [call["n"] for call in everything.calls] == [1, 2]
 
 
+def test_a_receiver_connected_for_a_sender_gets_only_its_events(redis_url: str) -> None:
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        order_paid.send(Shop, n=1)
+        order_paid.send("elsewhere", n=2)
+    by_class, by_path = Recorder(), Recorder()
+    with Consumer(redis_url, group="audit") as consumer:
+        consumer.connect(by_class, signal=PAID, sender=Shop)
+        consumer.connect(by_path, sender="elsewhere")
+        consumer.run_once(block_ms=0)
+    assert [call["n"] for call in by_class.calls] == [1]
+    assert [call["n"] for call in by_path.calls] == [2]
+
+
 def test_an_event_nobody_wants_is_acknowledged(redis_url: str, client: Any) -> None:
     publish(redis_url, (order_refunded, {"n": 1}))
     with Consumer(redis_url, group="audit") as consumer:
