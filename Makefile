@@ -11,9 +11,8 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # Installs the project (not editable: what a user gets) and runs the demo.
-# Python 3.10 has no tomllib: the bundled plan is read with tomli there.
 demo: $(PY)
-	$(PIP) install --quiet . 'tomli>=1.1; python_version < "3.11"'
+	$(PIP) install --quiet .
 	$(VENV)/bin/eventweave demo
 
 # Installs the test extras and runs everything CI runs.

@@ -18,6 +18,7 @@ import pytest
 import wrapt
 
 import eventweave
+from eventweave._version import DISTRIBUTION
 
 REPO = Path(eventweave.__file__).resolve().parent.parent
 HOOK = REPO / "eventweave.pth"
@@ -127,7 +128,7 @@ def test_hook_applies_the_plan_when_the_variable_is_set(tmp_path: Path, app: Pat
 
 def installed_hook() -> Path:
     try:
-        dist = metadata.distribution("eventweave")
+        dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         pytest.fail("eventweave is not installed here: run `pip install -e .` (make test does)")
     files = [f for f in dist.files or () if str(f) == HOOK.name]
