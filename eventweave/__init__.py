@@ -21,4 +21,5 @@ __all__ = [
 
 from ._advice import MASK, SECRET_NAMES, Call, Emit, emits, mark, muted, silent, trigger_instead
 from ._signals import Signal, receiver
+from ._version import __version__ as __version__
 from ._weaving import WeaveError, Weaving, unweave_all, weave, woven
