@@ -125,6 +125,8 @@ def _marker_host(obj: Any) -> Any:
 
 def _set_marker(obj: Any, name: str, value: Any) -> None:
     host = _marker_host(obj)
+    for journal in _journals:
+        journal.changes.append((host, name, *_raw_marker(host, name)))
     if isinstance(host, type) and name == _SILENT and value and host not in _silenced_classes:
         _silenced_classes.append(host)
     if value is None:
@@ -144,6 +146,68 @@ def _set_marker(obj: Any, name: str, value: Any) -> None:
         except (AttributeError, TypeError):
             _foreign_marks.setdefault(id(host), (host, {}))[1][name] = value
     refresh()  # gates read trigger_instead markers
+
+
+# -- undoing markers (eventweave.testing.isolated) ----------------------------
+
+_ABSENT = object()
+
+
+class _Journal:
+    """The markers' previous states, recorded while an isolated block is open."""
+
+    __slots__ = ("changes", "closed")
+
+    def __init__(self) -> None:
+        self.changes: list[tuple[Any, str, Any, Any]] = []
+        self.closed = False
+
+
+_journals: list[_Journal] = []
+
+
+def _raw_marker(host: Any, name: str) -> tuple[Any, Any]:
+    """The marker as stored: on the object itself, and in the foreign table."""
+    own = getattr(host, "__dict__", {}).get(name, _ABSENT)
+    entry = _foreign_marks.get(id(host))
+    return own, (entry[1].get(name, _ABSENT) if entry is not None else _ABSENT)
+
+
+def _put_raw_marker(host: Any, name: str, own: Any, foreign: Any) -> None:
+    if own is _ABSENT:
+        if name in getattr(host, "__dict__", {}):
+            delattr(host, name)
+    else:
+        setattr(host, name, own)
+    entry = _foreign_marks.get(id(host))
+    if foreign is not _ABSENT:
+        _foreign_marks.setdefault(id(host), (host, {}))[1][name] = foreign
+    elif entry is not None:
+        entry[1].pop(name, None)
+        if not entry[1]:
+            del _foreign_marks[id(host)]
+
+
+def _record_marks() -> Callable[[], None]:
+    """Record every marker set from now on; the function returned puts them back.
+
+    Undoing restores each marked object exactly as it was (a subclass of a
+    silent class stays silent by inheritance) and drops the marks still
+    waiting for their module's import.
+    """
+    journal = _Journal()
+    _journals.append(journal)
+
+    def undo() -> None:
+        if journal.closed:
+            return
+        journal.closed = True
+        _journals.remove(journal)
+        for host, name, own, foreign in reversed(journal.changes):
+            _put_raw_marker(host, name, own, foreign)
+        refresh()  # gates read trigger_instead markers
+
+    return undo
 
 
 def _get_marker(obj: Any, name: str) -> Any:
@@ -236,7 +300,11 @@ def mark(
         apply(_resolve_marked(target, module, path))
         return
 
+    recording = tuple(_journals)
+
     def on_import(module: types.ModuleType) -> None:
+        if any(journal.closed for journal in recording):
+            return  # made inside an isolated block that has ended since
         try:
             apply(_resolve_marked(target, module, path))
         except WeaveError as exc:
