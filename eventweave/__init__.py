@@ -1,4 +1,9 @@
-"""eventweave: weave events into existing Python code, at no cost when nobody listens."""
+"""eventweave: weave events into existing Python code, at no cost when nobody listens.
+
+PYTEST_DONT_REWRITE: a plan applied at start-up (``eventweave run -- pytest``) imports
+this package before pytest can rewrite its asserts (it has none); the marker keeps
+pytest from warning about it, which ``-W error`` would turn into a failure.
+"""
 
 __all__ = [
     "MASK",
