@@ -1,4 +1,4 @@
-"""Tests for `eventweave.testing`: capture() and the pytest plugin's fixture."""
+"""Tests for `eventweave.testing._capture`: capture() and the pytest plugin's fixture."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import importlib.metadata
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import blinker
 import django.dispatch
 import pytest
 
 from eventweave import Emit, Signal, weave
+from eventweave.rest import AfterCreate, AfterEvent, AfterIndex, BeforeCreate, instrument_view
+from eventweave.rest import registry as rest_registry
 from eventweave.testing import CapturedEvent, _plugin, capture
 
 pytest_plugins = ("pytester",)
@@ -166,3 +169,83 @@ def test_installed_package_registers_the_plugin_through_its_pytest11_entry_point
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+# -- REST event classes ----------------------------------------------------------------
+
+
+class Story:
+    pass
+
+
+class StoriesView:
+    """A Nefertari-shaped view: Model, _json_params, context, request."""
+
+    Model = Story
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self._json_params = data or {}
+        self.context = None
+        self.request = None
+
+    def create(self) -> dict[str, Any]:
+        return {"id": 1, **self._json_params}
+
+    def index(self) -> list[Any]:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def _instrumented_view() -> None:
+    # Per test: the suite's conftest unweaves everything after each one.
+    instrument_view(StoriesView)
+
+
+def test_capture_records_rest_events_with_their_class_view_and_event() -> None:
+    with capture(BeforeCreate, AfterCreate) as events:
+        StoriesView({"title": "t"}).create()
+    assert [(e.signal, e.sender) for e in events] == [
+        (BeforeCreate, StoriesView),
+        (AfterCreate, StoriesView),
+    ]
+    before, after = (e.kwargs["event"] for e in events)
+    assert before.fields["title"].new_value == "t"
+    assert after.response == {"id": 1, "title": "t"}
+    assert list(events[0].kwargs) == ["event"]
+
+
+def test_capturing_a_base_event_class_records_each_subclass_notified() -> None:
+    with capture(AfterEvent) as events:
+        StoriesView().index()
+        StoriesView().create()
+    assert [e.signal for e in events] == [AfterIndex, AfterCreate]
+
+
+def test_capture_interleaves_signals_and_rest_events_in_emission_order() -> None:
+    signal = Signal()
+    weave((StoriesView, "create"), Emit(pre=signal))
+    with capture(signal, AfterCreate) as events:
+        StoriesView().create()
+    assert [e.signal for e in events] == [signal, AfterCreate]
+
+
+def test_capture_unsubscribes_from_the_rest_registry_on_exit() -> None:
+    before = rest_registry.receivers
+    with pytest.raises(RuntimeError), capture(AfterCreate):
+        assert len(rest_registry.receivers) == len(before) + 1
+        raise RuntimeError("test body failed")
+    assert rest_registry.receivers == before
+
+
+def test_capture_refuses_an_event_instance_naming_what_it_takes() -> None:
+    with pytest.raises(TypeError, match="REST event classes"), capture(AfterCreate(Story, None)):
+        pass
+    assert not rest_registry.receivers
+
+
+def test_capture_fixture_takes_rest_event_classes(
+    capture: Callable[..., list[CapturedEvent]],
+) -> None:
+    events = capture(AfterCreate)
+    StoriesView().create()
+    assert [e.signal for e in events] == [AfterCreate]

@@ -22,6 +22,7 @@ RANK = {
     "vidispine": 3,
     "rest": 3,
     "plan": 4,
+    "_listen": 4,
     "_cli": 4,
     "_bootstrap": 4,
     "_boot": 4,

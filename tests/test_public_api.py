@@ -38,7 +38,8 @@ CONTRACT = {
 # the mask that replaces secrets (so tests can assert on it).
 DOCUMENTED_ADDITIONS = {"WeaveError", "Call", "MASK"}
 
-TESTING_CONTRACT = {"capture", "CapturedEvent"}
+# DESIGN.md, "eventweave.testing" and "eventweave.testing (more)".
+TESTING_CONTRACT = {"capture", "CapturedEvent", "isolated"}
 
 RELAY_CONTRACT = {"Relay", "Consumer"}  # DESIGN.md, "eventweave.relay"
 
@@ -56,7 +57,7 @@ def test_every_exported_name_is_importable(name: str) -> None:
     assert getattr(eventweave, name) is not None
 
 
-def test_testing_exports_exactly_capture_and_its_record() -> None:
+def test_testing_exports_exactly_capture_its_record_and_isolated() -> None:
     assert set(eventweave.testing.__all__) == TESTING_CONTRACT
     for name in TESTING_CONTRACT:
         assert getattr(eventweave.testing, name) is not None

@@ -1,5 +1,6 @@
-"""Testing helpers: record emitted events; a pytest plugin with fixtures."""
+"""Testing helpers: record emitted events, undo what a test wove; a pytest plugin with fixtures."""
 
-__all__ = ["CapturedEvent", "capture"]
+__all__ = ["CapturedEvent", "capture", "isolated"]
 
 from ._capture import CapturedEvent, capture
+from ._isolated import isolated
