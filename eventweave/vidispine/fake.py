@@ -30,12 +30,16 @@ which must be on loopback. Only the ``job`` entity's notifications are ever deli
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ipaddress
 import json
 import logging
 import re
+import signal
 import socket
+import socketserver
+import sys
 import threading
 import traceback
 import urllib.parse
@@ -684,7 +688,15 @@ class _Server(ThreadingHTTPServer):
         self.fake = fake
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
+        if ":" in fake.host:
+            self.address_family = socket.AF_INET6
+        super().__init__((fake.host, fake.requested_port), _RequestHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host's name up (getfqdn), which can wait
+        # on DNS; the fake never uses that name.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # Registered here, in the serving thread, so stop() sees every accepted socket.
@@ -842,8 +854,10 @@ def _error_headers(exc: FakeError) -> dict[str, str]:
 class FakeVidispine:
     """A Vidispine REST API on ``127.0.0.1``, in memory, for tests and demos.
 
-    A real ``ThreadingHTTPServer`` on an ephemeral port: clients talk HTTP to it with
-    Basic auth and JSON, and get Vidispine's documents, status codes and error
+    A real ``ThreadingHTTPServer``, on a free port unless ``port=`` names one
+    (``python -m eventweave.vidispine.fake`` serves one from the command line): clients
+    talk HTTP to it with Basic auth and JSON, and get Vidispine's documents, status
+    codes and error
     documents back (``{"notFound": {"type": "Item", "id": "VX-9"}}`` with 404, 409 for
     an existing user, 400 for invalid input, 405 for a wrong method). Its state is in
     :attr:`state` and every request received is logged in :attr:`requests` as
@@ -855,11 +869,35 @@ class FakeVidispine:
 
     :param username: the administrator's user name for Basic auth.
     :param password: the administrator's password.
+    :param host: the address to listen on: ``127.0.0.1`` by default, ``::1`` for
+        IPv6 loopback; another address exposes the fake, and its administrator
+        password, to that network.
+    :param port: the TCP port to listen on; 0 (the default) picks a free one.
     """
 
-    def __init__(self, username: str = "admin", password: str = "admin") -> None:
+    def __init__(
+        self,
+        username: str = "admin",
+        password: str = "admin",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            msg = f"FakeVidispine(host=...): expected an address such as '127.0.0.1', got {host!r}"
+            raise TypeError(msg)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            msg = (
+                f"FakeVidispine(port=...): expected a TCP port from 1 to 65535, or 0 for "
+                f"a free one, got {port!r}"
+            )
+            raise ValueError(msg)
         self.username = username
         self.password = password
+        self.host = host
+        """The address the server listens on."""
+        self.requested_port = port
+        """The port asked for; 0 for any free one (:attr:`port` is the one in use)."""
         self.state = FakeState()
         self.requests: list[tuple[str, str]] = []
         self.delivery_timeout = 2.0
@@ -875,11 +913,23 @@ class FakeVidispine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> FakeVidispine:
-        """Start serving on an ephemeral loopback port; does nothing if already started."""
+        """Start serving; does nothing if already started.
+
+        :raises OSError: when the address cannot be listened on (a port in use, an
+            address this host does not have); the message names both.
+        """
         with self._lifecycle_lock:
             if self._server is not None:
                 return self
-            server = _Server(self)
+            try:
+                server = _Server(self)
+            except OSError as exc:
+                where = f"[{self.host}]" if ":" in self.host else self.host
+                msg = (
+                    f"FakeVidispine cannot listen on {where}:{self.requested_port}: "
+                    f"{exc.strerror or exc}; choose another port (0 picks a free one)"
+                )
+                raise OSError(exc.errno, msg) from exc
             self._port = server.server_address[1]
             thread = threading.Thread(
                 target=server.serve_forever,
@@ -930,8 +980,14 @@ class FakeVidispine:
 
     @property
     def url(self) -> str:
-        """The API root, ``http://127.0.0.1:<port>/API``."""
-        return f"http://127.0.0.1:{self.port}/API"
+        """The API root, ``http://127.0.0.1:<port>/API`` (the host listened on, if another).
+
+        A server listening on every address (``0.0.0.0``, ``::``) gives its loopback URL.
+        """
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/API"
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -1122,3 +1178,65 @@ def fake_vidispine_fixture() -> Iterator[FakeVidispine]:
     """
     with FakeVidispine() as fake:
         yield fake
+
+
+# -- serving from the command line ---------------------------------------------------------
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        msg = f"expected a TCP port from 1 to 65535, or 0 for a free one, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m eventweave.vidispine.fake``: serve a FakeVidispine until interrupted.
+
+    Prints the API root URL, serves until SIGINT (Ctrl-C) or SIGTERM, then stops
+    cleanly and returns 0; returns 1 when the address cannot be listened on.
+
+    :param argv: the arguments after the program name; ``sys.argv[1:]`` by default.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m eventweave.vidispine.fake",
+        description="Serve a fake Vidispine REST API (in memory, for tests and demos).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=_port, default=8080, help="TCP port, 0 for a free one (default: %(default)s)"
+    )
+    parser.add_argument("--user", default="admin", help="administrator (default: %(default)s)")
+    parser.add_argument("--password", default="admin", help="its password (default: admin)")
+    args = parser.parse_args(argv)
+    if not args.host:
+        parser.error("argument --host: expected an address such as 127.0.0.1 or 0.0.0.0")
+    fake = FakeVidispine(args.user, args.password, host=args.host, port=args.port)
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        try:
+            fake.start()
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"FakeVidispine serving {fake.url} (user {fake.username!r}); Ctrl-C stops it")
+        sys.stdout.flush()
+        stop.wait()
+        fake.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print("FakeVidispine stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
