@@ -69,6 +69,11 @@ def test_relay_exports_exactly_relay_and_consumer() -> None:
     assert set(eventweave.relay.__all__) == RELAY_CONTRACT
 
 
+def test_otel_integration_exports_trace_and_its_handle() -> None:
+    otel = importlib.import_module("eventweave.contrib.otel")
+    assert set(otel.__all__) == {"trace", "Tracing"}
+
+
 def test_package_ships_py_typed() -> None:
     assert importlib.resources.files("eventweave").joinpath("py.typed").is_file()
 
