@@ -27,7 +27,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     msg = (
         "eventweave.contrib.pyramid needs Pyramid; install it with "
-        "'pip install eventweave[pyramid]'"
+        "'pip install eventweave-aop[pyramid]'"
     )
     raise ImportError(msg) from exc
 

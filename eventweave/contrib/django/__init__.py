@@ -6,7 +6,10 @@ Importing this package imports Django; the rest of eventweave never does.
 try:
     import django  # noqa: F401  (fail here, with the fix, not deep in a view)
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    msg = "eventweave.contrib.django needs Django; install it with 'pip install eventweave[django]'"
+    msg = (
+        "eventweave.contrib.django needs Django; install it with "
+        "'pip install eventweave-aop[django]'"
+    )
     raise ImportError(msg) from exc
 
 from ._auth import instrument_auth
