@@ -67,3 +67,12 @@ def test_runtime_dependencies_are_wrapt_requests_and_tomli() -> None:
     requires = [Requirement(r) for r in metadata.requires(_version.DISTRIBUTION) or []]
     runtime = {r.name for r in requires if r.marker is None or "extra" not in str(r.marker)}
     assert runtime == {"wrapt", "requests", "tomli"}
+
+
+def test_distribution_is_mit_licensed_and_ships_the_license_text() -> None:
+    meta = metadata.metadata(_version.DISTRIBUTION)
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License")
+    assert "The eventweave authors" in text

@@ -20,10 +20,17 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
-from opentelemetry.util.types import AttributeValue
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
+    from opentelemetry.util.types import AttributeValue
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    msg = (
+        "eventweave.contrib.otel needs the OpenTelemetry API; install it with "
+        "'pip install eventweave-aop[otel]'"
+    )
+    raise ImportError(msg) from exc
 
 from eventweave._advice import MASK, SECRET_NAMES, is_secret
 from eventweave._listen import SourceName, is_event_class, is_source, listen, name_sources

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -518,6 +520,18 @@ def test_trace_refuses_what_is_no_signal(provider: TracerProvider) -> None:
     with pytest.raises(TypeError, match=r"trace\(\) takes signals .* got 'pre_pay'"):
         trace(audit, "pre_pay", tracer_provider=provider)
     assert not audit.receivers
+
+
+def test_without_opentelemetry_the_import_error_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "try:\n    import eventweave.contrib.otel\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install eventweave-aop[otel]" in done.stdout
 
 
 def test_trace_needs_something_to_trace() -> None:
