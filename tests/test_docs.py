@@ -1,9 +1,9 @@
 """The documentation's Python blocks run as shown: each page's blocks, in order, in one process.
 
 Every ```` ```python ```` block of ``README.md`` and ``docs/*.md`` runs, in page order,
-in one namespace per page, in a fresh interpreter whose working directory is an empty
-temporary directory and whose ``sys.path`` holds the repository and the legacy portal of
-``tests/fixtures``. A fake Vidispine (``admin``/``admin``) answers at
+in one namespace per page, in a fresh interpreter working in an empty temporary
+directory, whose ``sys.path`` holds that directory, the repository and the legacy
+portal of ``tests/fixtures``. A fake Vidispine (``admin``/``admin``) answers at
 ``http://vidispine:8080/API``: that name is resolved to its loopback port. A block that
 defines ``test_*`` functions also runs as a pytest file of its own (with the installed
 plugin's fixtures), and its tests must pass.
@@ -29,6 +29,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import traceback
 from pathlib import Path
@@ -201,13 +202,12 @@ class FakeVidispineHost:
 # -- the tests --------------------------------------------------------------------------------
 
 
-def run_in_child(page: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a page's blocks in a fresh interpreter working in ``cwd``."""
+def run_in_child(page: Path) -> subprocess.CompletedProcess[str]:
+    """Run a page's blocks in a fresh interpreter (which works in a temporary directory)."""
     env = {k: v for k, v in os.environ.items() if k not in ("EVENTWEAVE_PLAN", "PYTHONPATH")}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (REPO, *PORTAL_PATHS))
     return subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), str(page)],
-        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -216,8 +216,8 @@ def run_in_child(page: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=relative)
-def test_every_python_block_of_the_page_runs_in_order(page: Path, tmp_path: Path) -> None:
-    done = run_in_child(page, tmp_path)
+def test_every_python_block_of_the_page_runs_in_order(page: Path) -> None:
+    done = run_in_child(page)
     if done.returncode != 0:
         pytest.fail(done.stderr + done.stdout, pytrace=False)
 
@@ -254,7 +254,7 @@ def test_blocks_are_found_with_their_lines_and_markers(tmp_path: Path) -> None:
 def test_a_failing_block_is_reported_with_its_page_and_line(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("Text\n\n```python\nvalue = 1\n```\n\n```python\nvalue / 0\n```\n")
-    done = run_in_child(page, tmp_path)
+    done = run_in_child(page)
     assert done.returncode == 1
     assert f"{page}:8: this Python block failed" in done.stderr
     assert f'File "{page}", line 8' in done.stderr
@@ -264,7 +264,7 @@ def test_a_failing_block_is_reported_with_its_page_and_line(tmp_path: Path) -> N
 def test_a_block_must_print_what_its_comments_say(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("```python\nprint('a')   # prints: a\nprint('b')   # prints: c\n```\n")
-    done = run_in_child(page, tmp_path)
+    done = run_in_child(page)
     assert done.returncode == 1
     assert f"{page}:2: this Python block did not print ['c']; it printed 'a\\nb\\n'" in done.stderr
 
@@ -275,7 +275,7 @@ def test_failing_tests_of_a_block_are_reported_with_the_page_and_line(tmp_path: 
         "```python\ndef test_passes():\n    pass\n```\n\n"
         "```python\ndef test_fails():\n    assert 1 == 2\n```\n"
     )
-    done = run_in_child(page, tmp_path)
+    done = run_in_child(page)
     assert done.returncode == 1
     assert f"{page}: the tests its blocks define failed" in done.stderr
     assert f"{page} (the block at line 7):8: AssertionError" in done.stderr
@@ -283,8 +283,12 @@ def test_failing_tests_of_a_block_are_reported_with_the_page_and_line(tmp_path: 
 
 
 if __name__ == "__main__":
-    # As for a script of the reader's own: its directory (here, the working one) first,
-    # not tests/, whose packages would shadow names the pages use.
-    sys.path[0:1] = [os.getcwd(), *(str(p) for p in PORTAL_PATHS)]
-    with FakeVidispineHost():
-        sys.exit(max((run_page(Path(arg).resolve()) for arg in sys.argv[1:]), default=0))
+    pages = [Path(arg).resolve() for arg in sys.argv[1:]]
+    with tempfile.TemporaryDirectory(prefix="docs-") as workdir:
+        # As for a reader's own script: its directory (an empty one) first, not
+        # tests/, whose packages would shadow names the pages use.
+        os.chdir(workdir)
+        sys.path[0:1] = [workdir, *(str(p) for p in PORTAL_PATHS)]
+        with FakeVidispineHost():
+            status = max((run_page(page) for page in pages), default=0)
+    sys.exit(status)
