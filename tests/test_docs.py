@@ -4,7 +4,8 @@ Every ```` ```python ```` block of ``README.md`` and ``docs/*.md`` runs, in page
 in one namespace per page, in a fresh interpreter working in an empty temporary
 directory, whose ``sys.path`` holds that directory, the repository and the legacy
 portal of ``tests/fixtures``. A fake Vidispine (``admin``/``admin``) answers at
-``http://vidispine:8080/API``: that name is resolved to its loopback port. A block that
+``http://vidispine:8080/API``: that name is resolved to its loopback port. A page
+that reads ``REDIS_URL`` finds a Redis server of its own there. A block that
 defines ``test_*`` functions also runs as a pytest file of its own (with the installed
 plugin's fixtures), and its tests must pass.
 
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import textwrap
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -199,6 +201,22 @@ class FakeVidispineHost:
         self.fake.stop()
 
 
+@contextlib.contextmanager
+def redis_if_named(pages: list[Path]) -> Iterator[None]:
+    """Serve Redis on a free loopback port, as ``$REDIS_URL``, for pages that read it."""
+    if not any("REDIS_URL" in page.read_text(encoding="utf-8") for page in pages):
+        yield
+        return
+    from eventweave.relay._server import RedisServer
+
+    with RedisServer() as server:
+        os.environ["REDIS_URL"] = server.url
+        try:
+            yield
+        finally:
+            del os.environ["REDIS_URL"]
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -289,6 +307,6 @@ if __name__ == "__main__":
         # tests/, whose packages would shadow names the pages use.
         os.chdir(workdir)
         sys.path[0:1] = [workdir, *(str(p) for p in PORTAL_PATHS)]
-        with FakeVidispineHost():
+        with FakeVidispineHost(), redis_if_named(pages):
             status = max((run_page(page) for page in pages), default=0)
     sys.exit(status)
