@@ -174,6 +174,12 @@ def _open_pairs() -> tuple[_Open, ...]:
     return pairs
 
 
+def _key(source: Any) -> object:
+    # A signal need not be hashable: signals are told apart by identity (the
+    # Tracing keeps them alive), event classes by themselves.
+    return source if isinstance(source, type) else id(source)
+
+
 class Tracing:
     """The receivers :func:`trace` connected; :meth:`close` disconnects them.
 
@@ -187,12 +193,12 @@ class Tracing:
         self.signals = sources
         self.spans = spans
         self._tracer = tracer
-        self._roles: dict[Any, _Role] = {}
+        self._roles: dict[object, _Role] = {}  # by _key()
         self._disconnects: list[Callable[[], object]] = []
         names = name_sources(sources)
         for source, where in zip(sources, names, strict=True):
             if not is_event_class(source):
-                self._roles[source] = _signal_role(where)
+                self._roles[_key(source)] = _signal_role(where)
         if spans:
             self._check_pairs(names)
 
@@ -200,8 +206,8 @@ class Tracing:
         ends = {role.pair for role in self._roles.values() if role.kind == "end"}
         classes = [source for source in self.signals if is_event_class(source)]
         for source, where in zip(self.signals, names, strict=True):
-            if source in self._roles:
-                role = self._roles[source]
+            role = self._roles.get(_key(source))
+            if role is not None:
                 if role.kind == "start" and role.pair not in ends:
                     post = "_".join("post" if t == "pre" else t for t in where.name.split("_"))
                     msg = (
@@ -246,7 +252,7 @@ class Tracing:
     # -- per event -------------------------------------------------------------------
 
     def _role(self, source: Any) -> _Role:
-        role = self._roles.get(source)
+        role = self._roles.get(_key(source))
         if role is None:  # an event class seen for the first time
             role = self._roles[source] = _event_class_role(source)
         return role

@@ -215,6 +215,41 @@ def test_django_and_blinker_signals_are_traced_by_their_names(
 blinker_order_placed = blinker.Namespace().signal("order-placed")
 
 
+class PortalSignal:
+    """A portal's own signal class: unhashable, with just connect, disconnect and send."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.receivers: list[Any] = []
+
+    def connect(self, receiver: Any, weak: bool = True) -> None:
+        self.receivers.append(receiver)
+
+    def disconnect(self, receiver: Any) -> None:
+        self.receivers.remove(receiver)
+
+    def send(self, sender: Any, **named: Any) -> None:
+        for receiver in self.receivers:
+            receiver(signal=self, sender=sender, **named)
+
+
+item_archived = PortalSignal()
+
+
+def test_any_signal_with_connect_is_traced_even_unhashable(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    start(traced, provider, item_archived)
+    with tracer.start_as_current_span("request"):
+        item_archived.send("portal", instance="VX-1")
+    (event,) = only(exporter, "request").events
+    assert (event.name, dict(event.attributes or {})) == (
+        "item_archived",
+        {"sender": "portal", "instance": "VX-1"},
+    )
+
+
 def test_close_disconnects_every_receiver(
     provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter
 ) -> None:
