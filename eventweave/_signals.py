@@ -1,22 +1,32 @@
 """Signals: Django's ``Signal`` API, dispatched without a lock.
 
 :class:`Signal` is a drop-in for ``django.dispatch.Signal`` (Django 5 API and
-behaviour, sync and async receivers alike). What differs is the inside:
+behaviour, sync and async receivers alike), including the parts of its
+inside that tools reach into: ``receivers`` reads as Django's list of
+``(lookup_key, receiver, is_async)`` entries and can be assigned (factory_boy's
+``mute_signals`` saves it, assigns ``[]`` and restores it), and
+``sender_receivers_cache``, ``_live_receivers`` and
+``_clear_dead_receivers`` behave as Django 5's.
 
-- ``receivers`` is an immutable tuple. ``connect``/``disconnect`` build a new
-  one under ``lock`` and publish it in one assignment, so ``send`` reads it
-  once, takes no lock and makes no copy. It is ``()`` when nobody listens,
-  which makes ``if not signal.receivers:`` the cheapest "anyone listening?"
-  test there is; woven code relies on it.
+What differs is how sending finds the receivers:
+
+- The connected receivers live in a dict keyed by lookup key, changed only
+  under ``lock``: connect and disconnect cost O(1), whatever the count.
+- Every change publishes a fresh, empty *generation* (one attribute
+  assignment). ``send`` reads the current generation once, and the first send
+  after a change fills it from a snapshot of the receivers: the list for
+  senders without receivers of their own, and, when every receiver hears
+  every sender and is sync, a flat tuple of receiver getters that woven code
+  loops over inline. A generation is never filled from receivers older than
+  itself, so a send can never miss a receiver connected before it started,
+  and ``send`` takes no lock.
 - Each receiver is classified once, at connect time (weak or strong, sync or
-  async, which senders it hears). Every published tuple carries the list of
-  receivers for "any sender"; the list for a sender that has receivers of its
-  own is built on its first send and kept with that tuple, so it can never
-  outlive a connect or disconnect.
-- A weak receiver that is garbage collected only raises a flag from the
-  weakref callback (the collector may run while this very thread holds
-  ``lock``); it is pruned at once if the lock is free, else by the next
-  connect, disconnect or ``has_listeners``. ``send`` skips it meanwhile.
+  async, which senders it hears).
+- A weak receiver that is garbage collected raises a flag and publishes a
+  fresh generation from the weakref callback (the collector may run while
+  this very thread holds ``lock``); it is pruned at once if the lock is free,
+  else by the next connect, disconnect or ``has_listeners``. ``send`` skips
+  it meanwhile.
 
 Async bridging uses ``asgiref`` (``async_to_sync``/``sync_to_async``, as
 Django does) when it can be imported. Without it, eventweave falls back to
@@ -38,10 +48,10 @@ import logging
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Iterator, Sequence
 from itertools import repeat
-from types import MethodType
-from typing import Any, NamedTuple, ParamSpec, Protocol, TypeVar
+from types import FunctionType, MethodType
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 try:
     import asgiref.sync
@@ -66,6 +76,8 @@ _Slot = tuple[Callable[[], Any], Callable[[], Any] | None]
 # (sync slots, async slots), each in connection order.
 _Plan = tuple[tuple[_Slot, ...], tuple[_Slot, ...]]
 
+_CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
+
 
 def _make_id(target: object) -> Hashable:
     # A bound method is a new object on every attribute access, so it is
@@ -79,64 +91,109 @@ _ANY = _make_id(None)
 """Sender key of receivers connected with ``sender=None``: they hear every sender."""
 
 
-class _Entry(NamedTuple):
-    """One connected receiver, classified at connect time."""
+class _Receiver(tuple):  # type: ignore[type-arg]
+    """One connected receiver, shaped as Django 5 stores it: ``(lookup_key, receiver, is_async)``.
 
-    key: tuple[Hashable, Hashable]
+    ``receiver`` is a weak reference (``weakref.ref``, or ``WeakMethod`` for a
+    bound method) or, for ``weak=False``, the receiver itself, as in Django.
+    Besides the tuple, each carries how ``send`` reaches the receiver fast
+    (``get``/``get_func``, see ``_Slot``), the key of the sender it hears, and
+    whether ``get`` alone returns the receiver (``direct``: it can be called
+    from woven code's inline loop).
+    """
+
     get: Callable[[], Any]
     get_func: Callable[[], Any] | None
     sender_key: Hashable
-    is_async: bool
-    keep: object  # the receiver itself when connected with weak=False
+    direct: bool
 
     def alive(self) -> bool:
         return self.get() is not None and (self.get_func is None or self.get_func() is not None)
 
 
-class _Receivers(tuple[_Entry, ...]):
-    """The receivers of a signal as one connect, disconnect or pruning left them.
+def _adopt(item: Any) -> _Receiver:
+    """An entry assigned to ``receivers`` from outside, made usable by ``send``.
 
-    Never mutated once published, except for ``plans``: the per-sender lists
-    ``send`` fills in on first use. A new instance (with an empty table) is
-    published on every change, so a list can never be stale.
+    Entries ``Signal.receivers`` gave out are taken back as they are; others
+    must have Django's shape, ``((receiver_key, sender_key), receiver, is_async)``
+    (Django 4's two-item form is accepted too).
+    """
+    if isinstance(item, _Receiver):
+        return item
+    if not isinstance(item, tuple) or len(item) not in (2, 3):
+        msg = (
+            f"Signal.receivers holds (lookup_key, receiver, is_async) entries as connect() makes "
+            f"them, got {item!r}; connect receivers with Signal.connect()"
+        )
+        raise TypeError(msg)
+    key, ref = item[0], item[1]
+    if not isinstance(key, tuple) or len(key) != 2:
+        msg = f"Signal.receivers entry {item!r} has no (receiver_key, sender_key) lookup key"
+        raise TypeError(msg)
+    if isinstance(ref, weakref.ReferenceType):
+        target = ref()
+        get: Callable[[], Any] = ref
+    else:
+        target = ref
+        get = repeat(ref).__next__
+    is_async = bool(item[2]) if len(item) == 3 else _iscoroutinefunction(target)
+    entry = _Receiver((key, ref, is_async))
+    entry.get, entry.get_func, entry.sender_key = get, None, key[1]
+    entry.direct = type(ref) is weakref.ref or not isinstance(ref, weakref.ReferenceType)
+    return entry
+
+
+class _Generation:
+    """What ``send`` needs to know about one state of a signal's receivers.
+
+    Published empty on every change; the first send fills it in (see the
+    module docstring). ``default`` is None until then.
     """
 
-    default: _Plan
-    plans: dict[Hashable, _Plan | None] | None
+    __slots__ = ("default", "flat", "plans")
 
-    def plan_for(self, sender: object) -> _Plan:
-        plans = self.plans
-        if plans is None:
-            return self.default
-        key = (
-            (id(sender.__self__), id(sender.__func__)) if type(sender) is MethodType else id(sender)
-        )
-        # Keys are seeded with None for the senders that have receivers of
-        # their own; any other sender gets the "any sender" list, so the
-        # table stays as small as the set of connected senders.
-        plan = plans.get(key, self.default)
-        if plan is None:
-            plan = plans[key] = _build_plan(self, key)
-        return plan
+    def __init__(self) -> None:
+        self.default: _Plan | None = None
+        # Getters of every receiver, when all are sync and hear every sender
+        # and each getter returns the receiver itself; else None.
+        self.flat: tuple[Callable[[], Any], ...] | None = None
+        # Plans of senders that have receivers of their own (None until
+        # built); None when no receiver is connected for a particular sender.
+        self.plans: dict[Hashable, _Plan | None] | None = None
 
 
-def _build_plan(entries: Sequence[_Entry], sender_key: Hashable) -> _Plan:
+def _filled(entries: Iterable[_Receiver]) -> _Generation:
+    generation = _Generation()
+    sync: list[_Slot] = []
+    async_: list[_Slot] = []
+    specific: list[Hashable] = []
+    direct = True
+    for entry in entries:
+        if not entry.alive():
+            continue
+        if entry.sender_key != _ANY:
+            specific.append(entry.sender_key)
+            continue
+        (async_ if entry[2] else sync).append((entry.get, entry.get_func))
+        direct = direct and entry.direct
+    generation.plans = dict.fromkeys(specific) if specific else None
+    if direct and not async_ and not specific:
+        generation.flat = tuple(get for get, _ in sync)
+    generation.default = (tuple(sync), tuple(async_))
+    return generation
+
+
+_EMPTY = _filled(())
+"""The generation of a signal nobody listens to (shared: nothing to fill in)."""
+
+
+def _plan_for(entries: Iterable[_Receiver], sender_key: Hashable) -> _Plan:
     sync: list[_Slot] = []
     async_: list[_Slot] = []
     for entry in entries:
         if entry.sender_key == _ANY or entry.sender_key == sender_key:
-            (async_ if entry.is_async else sync).append((entry.get, entry.get_func))
+            (async_ if entry[2] else sync).append((entry.get, entry.get_func))
     return tuple(sync), tuple(async_)
-
-
-def _freeze(entries: tuple[_Entry, ...]) -> _Receivers | tuple[()]:
-    if not entries:
-        return ()
-    frozen = _Receivers(entries)
-    frozen.default = _build_plan(entries, _ANY)
-    specific = [entry.sender_key for entry in entries if entry.sender_key != _ANY]
-    frozen.plans = dict.fromkeys(specific) if specific else None
-    return frozen
 
 
 def _resolve(slots: tuple[_Slot, ...]) -> list[Callable[..., Any]]:
@@ -153,6 +210,53 @@ def _resolve(slots: tuple[_Slot, ...]) -> list[Callable[..., Any]]:
             receiver = MethodType(function, receiver)
         live.append(receiver)
     return live
+
+
+class _ReceiverList(list):  # type: ignore[type-arg]
+    """``Signal.receivers``: Django's list of entries, written back on every change.
+
+    Reading gives a list (``== []`` when nobody listens); changing it in
+    place (``append``, ``+=``, ``del``, ``clear()``…) or assigning
+    ``signal.receivers`` replaces the signal's receivers at once, for
+    ``send``, ``has_listeners`` and woven code alike.
+    """
+
+    def __init__(self, signal: Signal, entries: Iterable[_Receiver]) -> None:
+        super().__init__(entries)
+        self._signal = signal
+
+    def _changed(self) -> None:
+        self._signal.receivers = self
+
+
+def _writing_back(name: str) -> Any:
+    method = getattr(list, name)
+
+    @functools.wraps(method)
+    def change(self: _ReceiverList, *args: Any) -> Any:
+        result = method(self, *args)
+        self._changed()
+        return result
+
+    return change
+
+
+for _name in (
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+    "__setitem__",
+    "append",
+    "clear",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "reverse",
+    "sort",
+):
+    setattr(_ReceiverList, _name, _writing_back(_name))
+del _name
 
 
 class Signal:
@@ -173,23 +277,45 @@ class Signal:
 
     def __init__(self, use_caching: bool = False) -> None:
         self.use_caching = use_caching
-        self.lock = threading.Lock()
-        """Serialises connect, disconnect and pruning; never taken by ``send``."""
-        self.receivers: _Receivers | tuple[()] = ()
-        """The connected receivers, as one tuple replaced whole on every change.
+        self.lock = threading.RLock()
+        """Serialises connect, disconnect and pruning; never taken by ``send``.
 
-        Its structure is private and may change in any release, but its truth
-        value is public: it is false (the empty tuple ``()``) exactly when no
-        receiver is connected, so ``if not signal.receivers:`` is the cheapest
-        test for "is anyone listening?". A weak receiver that was garbage
-        collected counts until it is pruned, which happens at once unless
-        ``lock`` is busy.
-        """
+        Re-entrant, unlike Django's, so that code written against Django's
+        internals may change ``receivers`` while holding it."""
+        self.sender_receivers_cache: Any = weakref.WeakKeyDictionary() if use_caching else {}
+        """Django's per-sender cache, kept for code that clears it; eventweave
+        keeps its own, invalidated on every change, and never fills this one."""
         self._dead_receivers = False
-        self._watchers: tuple[Callable[[], None], ...] = ()
+        self._changing = 0  # > 0 while this signal's own code changes _entries under lock
+        self._entries: dict[Hashable, _Receiver] = {}
+        self._generation: _Generation = _EMPTY
+        self._watchers: dict[int, Callable[[], None]] = {}
 
     def __repr__(self) -> str:
-        return f"<{type(self).__qualname__} at {id(self):#x} with {len(self.receivers)} receivers>"
+        return f"<{type(self).__qualname__} at {id(self):#x} with {len(self._entries)} receivers>"
+
+    # -- Django's receivers list ---------------------------------------------
+
+    @property
+    def receivers(self) -> list[Any]:
+        """The connected receivers, as Django 5 lists them: ``(lookup_key, receiver, is_async)``.
+
+        It reads as a list — ``[]`` when nobody listens — and can be changed
+        in place or assigned (``saved = sig.receivers; sig.receivers = []``
+        … ``sig.receivers = saved``): the change takes effect at once. A weak
+        receiver that was garbage collected is listed until it is pruned,
+        which happens at once unless ``lock`` is busy.
+        """
+        return _ReceiverList(self, self._entries.values())
+
+    @receivers.setter
+    def receivers(self, entries: Iterable[Any]) -> None:
+        adopted = {}
+        for item in entries:
+            entry = _adopt(item)
+            adopted[entry[0]] = entry
+        with self.lock:
+            self._replace(adopted)
 
     # -- connecting ---------------------------------------------------------
 
@@ -218,8 +344,10 @@ class Signal:
         :param dispatch_uid: a hashable identifying the receiver instead of its
             identity, so that connecting another receiver with the same uid
             (e.g. a module imported twice) does nothing.
-        :raises TypeError: if ``receiver`` is not callable, does not accept
-            ``**kwargs``, or cannot be weakly referenced while ``weak`` is true.
+        :raises TypeError: ``"Signal receivers must be callable."``, or the
+            receiver cannot be weakly referenced while ``weak`` is true.
+        :raises ValueError: ``"Signal receivers must accept keyword arguments
+            (**kwargs)."``, as Django's.
         """
         self._connect(receiver, sender, weak, dispatch_uid)
 
@@ -236,28 +364,37 @@ class Signal:
         is_async = _iscoroutinefunction(receiver)
         get_func: Callable[[], Any] | None = None
         get: Callable[[], Any]
-        keep: object = None
+        reference: Any
         if not weak:
-            keep = receiver
+            reference = receiver
             try:
-                # Dereferencing a weakref is the fastest call there is; ``keep``
-                # holds the receiver alive for as long as it is connected.
+                # Dereferencing a weakref is the cheapest call there is; the
+                # entry holds the receiver alive for as long as it is connected.
                 get = weakref.ref(receiver)
             except TypeError:
                 get = repeat(receiver).__next__
         elif type(receiver) is MethodType:
-            # Two plain weakrefs rather than a WeakMethod: same lifetime rule
-            # (dead when either dies), but send() dereferences them in C.
-            get = _weak(receiver.__self__, self._receiver_died, receiver)
-            get_func = _weak(receiver.__func__, self._receiver_died, receiver)
+            reference = _weak(receiver, self._remove_receiver, receiver, weakref.WeakMethod)
+            # Two plain weakrefs besides Django's WeakMethod: send()
+            # dereferences them in C rather than through WeakMethod.__call__.
+            get = weakref.ref(receiver.__self__)
+            get_func = weakref.ref(receiver.__func__)
         else:
-            get = _weak(receiver, self._receiver_died, receiver)
-        entry = _Entry(key, get, get_func, sender_key, is_async, keep)
+            reference = get = _weak(receiver, self._remove_receiver, receiver, weakref.ref)
+        entry = _Receiver((key, reference, is_async))
+        entry.get, entry.get_func, entry.sender_key = get, get_func, sender_key
+        entry.direct = get_func is None
         with self.lock:
-            entries = self._prune_locked()
-            added = not any(e.key == key and e.alive() for e in entries)
+            self._clear_dead_receivers()
+            existing = self._entries.get(key)
+            added = existing is None or not existing.alive()
             if added:
-                self._publish(_freeze((*entries, entry)))
+
+                def add(entries: dict[Hashable, _Receiver]) -> None:
+                    entries.pop(key, None)  # a dead one whose id was reused goes last
+                    entries[key] = entry
+
+                self._changed(add)
         self._prune_if_dead()
         return added
 
@@ -278,14 +415,11 @@ class Signal:
         :returns: whether a receiver was disconnected.
         """
         key = (dispatch_uid if dispatch_uid else _make_id(receiver), _make_id(sender))
-        disconnected = False
         with self.lock:
-            entries = self._prune_locked()
-            for index, entry in enumerate(entries):
-                if entry.key == key:
-                    self._publish(_freeze(entries[:index] + entries[index + 1 :]))
-                    disconnected = True
-                    break
+            self._clear_dead_receivers()
+            disconnected = key in self._entries
+            if disconnected:
+                self._changed(lambda entries: entries.__delitem__(key))
         self._prune_if_dead()
         return disconnected
 
@@ -314,67 +448,134 @@ class Signal:
             that hear every sender only, as in Django.
         """
         self._prune_if_dead()
-        receivers = self.receivers
-        if not receivers:
-            return False
-        sync, async_ = receivers.plan_for(sender)
+        sync, async_ = self._plan(sender)
         return bool(_resolve(sync) or _resolve(async_))
 
-    # -- watching -----------------------------------------------------------
+    def _live_receivers(self, sender: object) -> tuple[list[Any], list[Any]]:
+        """``(sync receivers, async receivers)`` that sending from ``sender`` calls, as Django 5."""
+        sync, async_ = self._plan(sender)
+        return _resolve(sync), _resolve(async_)
 
-    def _publish(self, receivers: _Receivers | tuple[()]) -> None:
-        # Caller holds self.lock. Watchers (woven wrappers' gates) only read
-        # `receivers` and take no lock of ours, so calling them here is safe;
-        # they hear every change of emptiness after it is visible to send().
-        was_listening = bool(self.receivers)
-        self.receivers = receivers
-        if was_listening != bool(receivers):
-            for watcher in self._watchers:
+    # -- publishing -----------------------------------------------------------
+
+    def _changed(self, change: Callable[[dict[Hashable, _Receiver]], object]) -> None:
+        # Caller holds self.lock. The entries change in place (O(1)), then a
+        # fresh generation is published; watchers (woven code's gates) hear
+        # each change of emptiness after it is visible to send(). They only
+        # read, and take no lock of ours, so calling them here is safe.
+        entries = self._entries
+        was_listening = bool(entries)
+        self._changing += 1
+        try:
+            change(entries)
+        finally:
+            self._changing -= 1
+        self._generation = _Generation() if entries else _EMPTY
+        if was_listening != bool(entries):
+            for watcher in list(self._watchers.values()):
                 watcher()
 
-    def __eventweave_watch__(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback()`` whenever ``receivers`` turns empty or non-empty.
+    def _replace(self, entries: dict[Hashable, _Receiver]) -> None:
+        # caller holds self.lock
+        def swap(current: dict[Hashable, _Receiver]) -> None:
+            current.clear()
+            current.update(entries)
 
-        This lets a woven wrapper test one flag instead of reading the
-        receivers of each of its signals on every call. Returns the function
-        that stops the watching.
+        self._changed(swap)
+
+    def _plan(self, sender: object) -> _Plan:
+        generation = self._generation
+        default = generation.default
+        if default is None:
+            default = self._fill(generation).default
+            assert default is not None
+        plans = generation.plans
+        if plans is None:
+            return default
+        key = (
+            (id(sender.__self__), id(sender.__func__)) if type(sender) is MethodType else id(sender)
+        )
+        # Keys are seeded with None for the senders that have receivers of
+        # their own; any other sender gets the "any sender" plan, so the
+        # table stays as small as the set of connected senders.
+        plan = plans.get(key, default)
+        if plan is None:
+            plan = plans[key] = _plan_for(self._snapshot(), key)
+        return plan
+
+    def _snapshot(self) -> tuple[_Receiver, ...]:
+        # Taken without the lock: a change made meanwhile has published a
+        # newer generation, so what is built from an older snapshot is only
+        # ever stored in a generation that is already superseded.
+        while True:
+            try:
+                return tuple(self._entries.values())
+            except RuntimeError:  # changed during the copy (a collector callback)
+                continue
+
+    def _fill(self, generation: _Generation) -> _Generation:
+        filled = _filled(self._snapshot())
+        generation.plans = filled.plans
+        generation.flat = filled.flat
+        generation.default = filled.default  # last: marks the generation as filled
+        return generation
+
+    def __eventweave_watch__(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` whenever the signal turns from nobody listening to someone, or back.
+
+        This lets woven code switch between its idle and its listening form
+        instead of testing the receivers on every call. Returns the function
+        that stops the watching. O(1) either way.
         """
+        token = id(callback)
         with self.lock:
-            self._watchers = (*self._watchers, callback)
+            while token in self._watchers:
+                token += 1
+            self._watchers[token] = callback
 
         def unwatch() -> None:
             with self.lock:
-                self._watchers = tuple(w for w in self._watchers if w is not callback)
+                self._watchers.pop(token, None)
 
         return unwatch
 
     # -- pruning ------------------------------------------------------------
 
-    def _receiver_died(self, ref: object) -> None:
-        # Weakref callback, run by the garbage collector, possibly while this
-        # very thread holds self.lock (a collection can start anywhere inside
-        # connect or disconnect): flag, and prune only if the lock is free.
+    def _remove_receiver(self, receiver: object = None) -> None:
+        # Weakref callback (Django's name for it), run by the garbage
+        # collector, possibly while this very thread holds self.lock (a
+        # collection can start anywhere inside connect or disconnect): flag,
+        # publish a fresh generation so that no send keeps using the dead
+        # receiver's getter, and prune only if the lock is free.
         self._dead_receivers = True
+        if self._entries:
+            self._generation = _Generation()
         self._prune_if_dead()
 
     def _prune_if_dead(self) -> None:
         if self._dead_receivers and self.lock.acquire(blocking=False):
             try:
-                self._prune_locked()
+                # Not in the middle of a change this very thread is making
+                # (the lock is re-entrant): that change's end prunes instead.
+                if not self._changing:
+                    self._clear_dead_receivers()
             finally:
                 self.lock.release()
 
-    def _prune_locked(self) -> tuple[_Entry, ...]:
-        # Caller holds self.lock. The flag is cleared before the scan, so a
-        # receiver dying during the scan raises it again.
-        entries = self.receivers
+    def _clear_dead_receivers(self) -> None:
+        """Drop receivers that were garbage collected; the caller holds ``lock``, as in Django."""
+        # The flag is cleared before the scan, so a receiver dying during the
+        # scan raises it again.
         if self._dead_receivers:
             self._dead_receivers = False
-            live = tuple(entry for entry in entries if entry.alive())
-            if len(live) != len(entries):
-                self._publish(_freeze(live))
-            return live
-        return entries
+            dead = [key for key, entry in list(self._entries.items()) if not entry.alive()]
+            if dead:
+
+                def drop(entries: dict[Hashable, _Receiver]) -> None:
+                    for key in dead:
+                        entries.pop(key, None)
+
+                self._changed(drop)
 
     # -- sending ------------------------------------------------------------
 
@@ -392,21 +593,44 @@ class Signal:
         :param named: keyword arguments passed on to every receiver.
         :returns: ``[(receiver, response), ...]``.
         """
-        receivers = self.receivers
-        if not receivers:
+        flat = self._generation.flat
+        if flat is not None:
+            if not flat:
+                return []
+            if "signal" in named:
+                raise _signal_argument("send")
+            # One keyword dict for every receiver, instead of one merge per call.
+            named["signal"] = self
+            named["sender"] = sender
+            responses = []
+            for get in flat:
+                receiver = get()
+                if receiver is not None:
+                    responses.append((receiver, receiver(**named)))
+            return responses
+        return self._send(sender, named)
+
+    def _send(self, sender: object, named: dict[str, Any]) -> list[_Response]:
+        sync, async_ = self._plan(sender)
+        if not sync and not async_:
             return []
-        sync, async_ = receivers.default if receivers.plans is None else receivers.plan_for(sender)
+        if "signal" in named:
+            raise _signal_argument("send")
         responses: list[_Response] = []
-        for get, get_func in sync:
-            receiver = get()
-            if receiver is None:
-                continue
-            if get_func is not None:
-                function = get_func()
-                if function is None:
+        if sync:
+            named["signal"] = self
+            named["sender"] = sender
+            for get, get_func in sync:
+                receiver = get()
+                if receiver is None:
                     continue
-                receiver = MethodType(function, receiver)
-            responses.append((receiver, receiver(signal=self, sender=sender, **named)))
+                if get_func is not None:
+                    function = get_func()
+                    if function is None:
+                        continue
+                    receiver = MethodType(function, receiver)
+                responses.append((receiver, receiver(**named)))
+            del named["signal"], named["sender"]
         if async_:
             live = _resolve(async_)
             if live:
@@ -425,10 +649,9 @@ class Signal:
         :param named: keyword arguments passed on to every receiver.
         :returns: ``[(receiver, response or exception), ...]``.
         """
-        receivers = self.receivers
-        if not receivers:
+        if self._generation is _EMPTY:
             return []
-        sync, async_ = receivers.plan_for(sender)
+        sync, async_ = self._plan(sender)
         # Only send() spells its loop out (it is the measured path); this one
         # shares the robust loop of the async forms.
         responses = self._call_sync(_resolve(sync), sender, named, True, "send_robust")
@@ -451,10 +674,9 @@ class Signal:
         :param named: keyword arguments passed on to every receiver.
         :returns: ``[(receiver, response), ...]``.
         """
-        receivers = self.receivers
-        if not receivers:
+        if self._generation is _EMPTY:
             return []
-        return await self._asend(receivers.plan_for(sender), sender, named, False, "asend")
+        return await self._asend(self._plan(sender), sender, named, False, "asend")
 
     async def asend_robust(self, sender: object, **named: Any) -> list[_Response]:
         """Like :meth:`asend`, but a receiver's ``Exception`` becomes its response.
@@ -465,10 +687,9 @@ class Signal:
         :param named: keyword arguments passed on to every receiver.
         :returns: ``[(receiver, response or exception), ...]``.
         """
-        receivers = self.receivers
-        if not receivers:
+        if self._generation is _EMPTY:
             return []
-        return await self._asend(receivers.plan_for(sender), sender, named, True, "asend_robust")
+        return await self._asend(self._plan(sender), sender, named, True, "asend_robust")
 
     async def _asend(
         self, plan: _Plan, sender: object, named: dict[str, Any], robust: bool, method: str
@@ -542,6 +763,13 @@ class Signal:
         )
 
 
+def _signal_argument(method: str) -> TypeError:
+    return TypeError(
+        f"Signal.{method}() got a named argument 'signal'; receivers are called with signal= "
+        "the signal itself, so send that value under another name"
+    )
+
+
 def receiver(
     signal: _Connectable | Sequence[_Connectable], **connect_kwargs: Any
 ) -> Callable[[_F], _F]:
@@ -608,9 +836,11 @@ class _Connectable(Protocol):
 # -- receivers ----------------------------------------------------------------
 
 
-def _weak(target: object, on_death: Callable[[Any], None], receiver: object) -> weakref.ref[Any]:
+def _weak(
+    target: Any, on_death: Callable[[Any], None], receiver: object, kind: Any
+) -> weakref.ref[Any]:
     try:
-        return weakref.ref(target, on_death)
+        return kind(target, on_death)  # type: ignore[no-any-return]
     except TypeError:
         msg = (
             f"receiver {_describe(receiver)} cannot be weakly referenced;"
@@ -619,20 +849,30 @@ def _weak(target: object, on_death: Callable[[Any], None], receiver: object) -> 
         raise TypeError(msg) from None
 
 
-def _check_receiver(receiver: object) -> None:
+def _check_receiver(receiver: Any) -> None:
+    # Django's messages, checked always (Django only with DEBUG), then the culprit.
     if not callable(receiver):
-        msg = f"receiver {receiver!r} is not callable; connect a function, method or callable"
+        msg = f"Signal receivers must be callable. Got {receiver!r}."
         raise TypeError(msg)
+    if not _accepts_kwargs(receiver):
+        msg = (
+            "Signal receivers must accept keyword arguments (**kwargs). "
+            f"{_describe(receiver)} does not; eventweave sends signal=, sender=, ..."
+        )
+        raise ValueError(msg)
+
+
+def _accepts_kwargs(receiver: Callable[..., Any]) -> bool:
+    function = receiver.__func__ if type(receiver) is MethodType else receiver
+    if type(function) is FunctionType and "__wrapped__" not in function.__dict__:
+        # What inspect.signature would find, read from the code object: a
+        # hundred times cheaper, and connect is meant to cost O(1).
+        return bool(function.__code__.co_flags & _CO_VARKEYWORDS)
     try:
         parameters = inspect.signature(receiver).parameters.values()
     except (TypeError, ValueError):
-        return  # some C callables have no signature: nothing to check against
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        msg = (
-            f"receiver {_describe(receiver)} must accept **kwargs"
-            " (eventweave sends signal=, sender=, ...)"
-        )
-        raise TypeError(msg)
+        return True  # some C callables have no signature: nothing to check against
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _describe(obj: object) -> str:
