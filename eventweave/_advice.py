@@ -8,14 +8,16 @@ import functools
 import inspect
 import logging
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from ._signals import Signal
 from ._weaving import Advice, Frame, Hook, Site, enclosing, original_of, refresh, require_flow
-from ._weaving._codegen import Gate, Inline, can_generate, generate, shape_of
-from ._weaving._handles import _general_wrapper, is_async, parameters_of, signature_of
+from ._weaving._codegen import Inline, shape_of
+from ._weaving._handles import decorate, decorated, is_async, parameters_of, signature_of
 from ._weaving._importhook import when_loaded
 from ._weaving._targets import WeaveError, describe, imported, parse_target, resolve, walk
 
@@ -63,9 +65,10 @@ MASK = "********"
 """What a masked value is replaced with."""
 
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {"sender", "signal", "instance", "method", "args", "kwargs", "result", "exception"}
+    {"sender", "signal", "instance", "method", "args", "kwargs", "result", "exception", "self"}
 )
-"""Names the signal arguments use; parameters of these names are not sent by name."""
+"""Names the signal arguments use (and ``self``, which ``send`` itself takes); parameters
+of these names are not sent by name (they are still in ``args`` / ``kwargs``)."""
 
 _SILENT = "_silent"  # the attribute nefertari.events.silent sets, honoured alike
 _INSTEAD = "_event_action"  # the attribute nefertari.events.trigger_instead sets
@@ -76,17 +79,35 @@ _INSTEAD = "_event_action"  # the attribute nefertari.events.trigger_instead set
 _muted: contextvars.ContextVar[bool] = contextvars.ContextVar("eventweave_muted", default=False)
 
 
+class _Muting:
+    """How many ``muted()`` blocks are open in any thread or task: while none
+    is, woven code skips the context-variable lookup."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self) -> None:
+        self.blocks = 0
+
+
+_muting = _Muting()
+_muting_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def muted() -> Iterator[None]:
     """Emit nothing inside this block, for the current thread or asyncio task only.
 
     Also usable as a decorator. Calls still run; only their events are dropped.
     """
+    with _muting_lock:
+        _muting.blocks += 1
     token = _muted.set(True)
     try:
         yield
     finally:
         _muted.reset(token)
+        with _muting_lock:
+            _muting.blocks -= 1
 
 
 def is_muted() -> bool:
@@ -145,7 +166,7 @@ def _set_marker(obj: Any, name: str, value: Any) -> None:
             setattr(host, name, value)
         except (AttributeError, TypeError):
             _foreign_marks.setdefault(id(host), (host, {}))[1][name] = value
-    refresh()  # gates read trigger_instead markers
+    refresh(host)  # the woven code of this function reads its markers
 
 
 # -- undoing markers (eventweave.testing.isolated) ----------------------------
@@ -531,6 +552,18 @@ def _gate_of(signals: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return signals
 
 
+def _gate_of_hook(hook: Hook) -> Callable[[], tuple[Any, ...] | None]:
+    # Held by the flow mark of another target: a weak reference, so that the
+    # mark never keeps an @emits-decorated function (the hook's site) alive.
+    ref = weakref.ref(hook)
+
+    def gate() -> tuple[Any, ...] | None:
+        alive = ref()
+        return alive.gate if alive is not None else ()
+
+    return gate
+
+
 class _EmitHook(Hook):
     """:class:`Emit` bound to one target.
 
@@ -544,7 +577,9 @@ class _EmitHook(Hook):
         self.advice = advice
         self.site = site
         self.function = site.function
-        self.release = require_flow_all(advice.within, lambda: self.gate) if advice.within else None
+        self.release = (
+            require_flow_all(advice.within, _gate_of_hook(self)) if advice.within else None
+        )
         self.spec = _build_emit(advice, site)
         self.before, self.after, self.error = self.spec.before, self.spec.after, self.spec.error  # type: ignore[method-assign]
 
@@ -564,29 +599,36 @@ class _EmitHook(Hook):
         super().close()
 
     def inline(self, ctx: Inline) -> tuple[dict[str, Any], list[str]] | None:
-        """Write the common case straight into the wrapper (see :class:`Inline`).
+        """Write the common case straight into the listening form (see :class:`Inline`).
 
-        Sends are spelled with explicit keywords, as a hand-written
-        ``pre.send(sender, instance=x, ...)`` would be: unpacking a prepared
-        ``**payload`` costs about as much again per send. Calls needing
-        run-time decisions (markers, ``within=``, ``**kwargs``, callables)
-        take the generic path.
+        What a person would write by hand: for each of eventweave's own
+        signals, a literal ``for receiver in receivers: receiver(signal=pre,
+        sender=cls, instance=x, method="pay", ...)`` loop over the flat tuple
+        the signal publishes (no ``send()`` call, no ``**payload`` unpacking);
+        ``send()`` itself when the signal has receivers for particular senders,
+        async receivers or weak bound methods, and for foreign signals. Calls
+        needing run-time decisions (markers, ``within=``, ``**kwargs``,
+        callables, ``robust=``, secret ``*args``) take the generic path.
         """
         spec = self.spec
-        if spec.within or ctx.varkw or spec.needs_call:
+        if spec.within or ctx.varkw or spec.needs_call or spec.secret_varargs:
             return None
+        if _get_marker(self.function, _SILENT) or _get_marker(self.function, _INSTEAD):
+            return None  # honoured by the generic path; set again, the code is rebuilt
         site = self.site
         pre, post, err = spec.own
         secret = spec.secret_params
         positional = spec.positional
-        namespace: dict[str, Any] = {
+        advice = self.advice
+        constants: dict[str, Any] = {
+            "_ew_muting": _muting,
             "_ew_muted": _muted.get,
-            "_ew_marks": spec.marks,
-            "_ew_foreign": _foreign_marks,
             "_ew_classes": _silenced_classes,
             "_ew_pre": pre,
             "_ew_post": post,
             "_ew_err": err,
+            "_ew_presig": advice.pre,
+            "_ew_postsig": advice.post,
             "_ew_MASK": MASK,
         }
 
@@ -595,7 +637,7 @@ class _EmitHook(Hook):
 
         call, self_expr = ctx.call, ctx.self_expr
         if spec.fixed_sender is not None:
-            namespace["_ew_fixed"] = spec.fixed_sender
+            constants["_ew_fixed"] = spec.fixed_sender
             sender = "_ew_fixed"
         elif site.kind == "method" and self_expr != "None":
             sender = f"_ew_type({self_expr})"
@@ -606,7 +648,7 @@ class _EmitHook(Hook):
                 f"({self_expr} if _ew_isinstance({self_expr}, _ew_type) else _ew_type({self_expr}))"
             )
         else:
-            namespace["_ew_fixed"] = site.sender_of(None)
+            constants["_ew_fixed"] = site.sender_of(None)
             sender = "_ew_fixed"
 
         args_items = [value(n) for n in positional]
@@ -628,13 +670,26 @@ class _EmitHook(Hook):
         else:
             instance = "None"
         post_instance = "_ew_r" if mode == "result" else instance
-        common = f"method={site.name!r}, args=_ew_a, kwargs=_ew_k{by_name}"
+        constants["_ew_method"] = site.name
+        common = f"method=_ew_method, args=_ew_a, kwargs=_ew_k{by_name}"
+
+        def emit(signal: Any, sig: str, send: str, arguments: str) -> list[str]:
+            if not isinstance(signal, Signal) or advice.robust:
+                return [f"{send}(_ew_snd, {arguments})"]
+            return [
+                f"_ew_f = {sig}._generation.flat",
+                "if _ew_f is None:",
+                f"    {send}(_ew_snd, {arguments})",
+                "else:",
+                "    for _ew_g in _ew_f:",
+                "        _ew_c = _ew_g()",
+                "        if _ew_c is not None:",
+                f"            _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
+            ]
 
         lines = [
-            "if _ew_muted():",
+            "if _ew_muting.blocks and _ew_muted():",
             f"    return {call}",
-            "if _ew_marks or _ew_foreign:",
-            *("    " + line for line in ctx.generic),
             f"_ew_snd = {sender}",
             f"if _ew_classes and _ew_getattr(_ew_snd, {_SILENT!r}, False):",
             f"    return {call}",
@@ -642,7 +697,7 @@ class _EmitHook(Hook):
             f"_ew_k = {kwargs}",
         ]
         if pre is not None:
-            lines.append(f"_ew_pre(_ew_snd, instance={instance}, {common})")
+            lines += emit(advice.pre, "_ew_presig", "_ew_pre", f"instance={instance}, {common}")
         if err is not None:
             lines += [
                 "try:",
@@ -654,12 +709,17 @@ class _EmitHook(Hook):
         else:
             lines.append(f"_ew_r = {call}")
         if post is not None:
-            lines.append(f"_ew_post(_ew_snd, instance={post_instance}, {common}, result=_ew_r)")
+            lines += emit(
+                advice.post,
+                "_ew_postsig",
+                "_ew_post",
+                f"instance={post_instance}, {common}, result=_ew_r",
+            )
         lines.append("return _ew_r")
-        return namespace, lines
+        return constants, lines
 
 
-_RESERVED_SEND = frozenset({"sender", "signal", "result", "exception"})
+_RESERVED_SEND = frozenset({"sender", "signal", "result", "exception", "self"})
 
 
 def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
@@ -671,6 +731,9 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     secret_params = frozenset(p for p in params if is_secret(p, redact)) if redact else frozenset()
     positional = _positional_after_self(site)
     secret_positions = tuple(i for i, p in enumerate(positional) if p in secret_params)
+    varargs = _varargs_name(function)
+    # values of *args named like a secret (*passwords) are masked in args too
+    secret_varargs = varargs is not None and varargs in secret_params
     drop = frozenset(params) & _RESERVED_SEND
     scrub = bool(drop or secret_params or has_varkw)
     within = advice.within
@@ -749,6 +812,7 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
         return found
 
     muted_get = _muted.get
+    muting = _muting
     marks = getattr(function, "__dict__", None)
     if marks is None:
         marks = {}
@@ -757,11 +821,13 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     def scrubbed(
         args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> tuple[Any, Any, Any]:
-        if secret_positions:
+        if secret_positions or secret_varargs:
             masked = list(args)
             for index in secret_positions:
                 if index < len(masked):
                     masked[index] = MASK
+            if secret_varargs:
+                masked[len(positional) :] = [MASK] * (len(masked) - len(positional))
             args = tuple(masked)
         if redact and kwargs:
             kwargs = {k: (MASK if is_secret(k, redact) else v) for k, v in kwargs.items()}
@@ -777,7 +843,7 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     def before(
         self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
-        if muted_get():
+        if muting.blocks and muted_get():
             return None
         pre, post, err = own
         if marks or _foreign_marks:
@@ -867,6 +933,7 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
         within=within,
         needs_call=needs_call,
         secret_params=secret_params,
+        secret_varargs=secret_varargs,
         positional=positional,
         marks=marks,
         fixed_sender=None if sender_call else fixed_sender,
@@ -895,6 +962,18 @@ def require_flow_all(
     return release
 
 
+def _varargs_name(function: Any) -> str | None:
+    if type(function) is types.FunctionType:
+        return shape_of(function).varargs
+    signature = signature_of(function)
+    if signature is None:
+        return None
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return name
+    return None
+
+
 def _has_varkw(function: Any) -> bool:
     code = getattr(function, "__code__", None)
     if code is not None:
@@ -907,7 +986,11 @@ def _has_varkw(function: Any) -> bool:
 
 def _positional_after_self(site: Site) -> tuple[str, ...]:
     code = getattr(site.function, "__code__", None)
-    if type(site.function) is types.FunctionType and code is not None:
+    if (
+        type(site.function) is types.FunctionType
+        and code is not None
+        and not decorated(site.function)
+    ):
         names = code.co_varnames[: code.co_argcount]
         if site.kind in ("method", "classmethod", "auto"):
             names = names[1:]
@@ -978,7 +1061,7 @@ def _decorate_function(function: Any, advice: Emit, kind: str) -> Any:
     module = sys.modules.get(getattr(function, "__module__", "") or "")
     qualname = getattr(function, "__qualname__", repr(function))
     target = f"{getattr(function, '__module__', '?')}:{qualname}"
-    if type(function) is types.FunctionType:
+    if type(function) is types.FunctionType and not decorated(function):
         names = shape_of(function).names
         first = function.__code__.co_argcount > 0
         parameters = names[1:] if kind in ("auto", "classmethod") and first else names
@@ -994,21 +1077,18 @@ def _decorate_function(function: Any, advice: Emit, kind: str) -> Any:
         is_async=is_async(function),
     )
     hook = advice.bind(site)
-    wrapper: Any
-    if can_generate(function):
-        has_self = kind in ("auto", "classmethod") and function.__code__.co_argcount > 0
-        wrapper = generate(
-            function, target=target, has_self=has_self, gate=Gate(hook.gate), hooks=[hook]
-        )
-    else:
-        wrapper = _general_wrapper(function, kind, hook.gate, [hook])
+    wrapper, _undo = decorate(function, hook, kind, target)
+    if wrapper is not function:
         functools.update_wrapper(wrapper, function)
-    if advice.within:
+    release = getattr(hook, "release", None)
+    if release is not None:
         # The flow mark within= put on another target is needed as long as the
         # decorated function lives (unweave_all() leaves it), and no longer.
-        weakref.finalize(wrapper, hook.close).atexit = False
-    with contextlib.suppress(TypeError):
-        _decorated[wrapper] = function
+        # (The finalizer holds only the release, never the function.)
+        weakref.finalize(wrapper, release).atexit = False
+    if wrapper is not function:
+        with contextlib.suppress(TypeError):
+            _decorated[wrapper] = function
     return wrapper
 
 

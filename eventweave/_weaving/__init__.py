@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from types import ModuleType
 
+from ._codegen import code_of
 from ._flow import Frame, enclosing, require_flow
 from ._handles import Weaving, original_of, refresh, slots, unweave_all, weave, woven
 from ._hooks import Advice, Hook, Site
@@ -22,6 +23,7 @@ __all__ = [
     "Site",
     "WeaveError",
     "Weaving",
+    "code_of",
     "enclosing",
     "original_of",
     "parse_target",

@@ -1,72 +1,70 @@
-"""Generated wrappers: the target's own signature, one cheap test, one frame.
+"""Generated code: the target's own signature, constants instead of globals, two forms.
 
-For a plain Python function the wrapper is compiled from source written for
-that function: same parameter names, defaults bound by identity, the hooks'
-"anyone listening?" test inlined, and the original called with the arguments
-as they arrived (no ``*args, **kwargs`` packing). With nobody listening::
+Every woven plain Python function gets code compiled from source written for
+its parameter list, in two forms:
 
-    def pay(self, amount, currency=_ew_d0):
-        if not (_ew_g0.receivers or _ew_g1.receivers):
-            return _ew_original(self, amount, currency)
-        ...
+- *idle*: what runs while nobody listens. For a target woven in place that
+  is the target's own, untouched code object; for a wrapper it is a one-line
+  pass-through ``return _ew_original(self, amount, currency)``.
+- *listening*: the events around a call of the original.
+
+A :class:`Switch` installs one or the other as the function's ``__code__``
+whenever the signals it watches turn from nobody listening to someone, or
+back. There is no per-call test at all while nobody listens, and every
+reference to the function (``from billing import pay`` taken before
+weaving) runs whichever form is current.
+
+The generated code must run as the ``__code__`` of a function whose globals
+are the user's module: it reads nothing from globals. What it needs (the
+original, the hooks, the signals, builtins) is compiled in as constants: the
+source names them with placeholder strings (``'<ew>_ew_original'``), which
+are swapped for the real objects in ``co_consts`` after compilation. So
+templates are shared by every function of the same shape, and a name in the
+user's module (a global called ``type``) can never shadow ours.
 
 The source is registered in ``linecache`` under a filename naming the target,
-so tracebacks, pdb and coverage show the wrapper's real lines.
+so tracebacks, pdb and coverage show the generated lines; the entry goes when
+the weaving does.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import keyword
 import linecache
 import os
+import re
+import sys
 import threading
 import types
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._signals import Signal
 from ._hooks import Hook
 
 __all__ = [
     "BUILTINS",
     "DISABLE_ENV",
-    "WATCH",
-    "Gate",
+    "INPLACE_ENV",
     "Inline",
     "Shape",
+    "Switch",
     "can_generate",
+    "code_of",
     "compose",
-    "generate",
+    "forms_for",
+    "kind_of",
+    "passthrough",
     "shape_of",
 ]
 
 _CO_VARARGS = inspect.CO_VARARGS
 _CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
-
-
-@dataclass(frozen=True)
-class Inline:
-    """What a hook may use to write its own slow path into the wrapper.
-
-    A hook with an ``inline(context)`` method may return ``(namespace, lines)``:
-    names to bind (prefixed ``_ew_``) and the body lines run when the gate is
-    open, which must call the target exactly once through ``call`` (or run
-    ``generic``, the standard slow path, instead). It returns None to decline.
-
-    The lines must spell builtins through :data:`BUILTINS` (``_ew_type``, not
-    ``type``): the target's parameters, or its own name, may shadow them.
-    """
-
-    call: str
-    self_expr: str
-    args_expr: str
-    kwargs_expr: str
-    named: tuple[tuple[str, str], ...]
-    varargs: str | None
-    varkw: str | None
-    generic: tuple[str, ...]
+_CO_ITERABLE_COROUTINE = inspect.CO_ITERABLE_COROUTINE
 
 
 @dataclass(frozen=True)
@@ -91,10 +89,10 @@ def shape_of(function: types.FunctionType) -> Shape:
     """Read the parameters of ``function`` exactly as the interpreter binds them.
 
     The code object, not ``inspect.signature``: a ``__signature__`` or a
-    ``__wrapped__`` chain describes what a decorator *claims*, but the wrapper
-    must accept what the function object *takes*.
+    ``__wrapped__`` chain describes what a decorator *claims*, but the
+    generated code must accept what the function object *takes*.
     """
-    code = function.__code__
+    code = code_of(function)
     names = code.co_varnames
     nargs, nkw = code.co_argcount, code.co_kwonlyargcount
     index = nargs + nkw
@@ -114,25 +112,42 @@ def shape_of(function: types.FunctionType) -> Shape:
     )
 
 
+def kind_of(function: Any) -> str:
+    """``"sync"``, ``"async"`` (coroutine function), ``"gen"`` or ``"asyncgen"``."""
+    if inspect.iscoroutinefunction(function):
+        return "async"
+    if inspect.isasyncgenfunction(function):
+        return "asyncgen"
+    if inspect.isgeneratorfunction(function):
+        return "gen"
+    return "sync"
+
+
 BUILTINS: dict[str, Any] = {
     f"_ew_{builtin.__name__}": builtin
-    for builtin in (type, getattr, isinstance, Exception, BaseException)
+    for builtin in (type, getattr, isinstance, Exception, BaseException, StopAsyncIteration)
 }
-"""Builtins as generated code names them: a parameter called ``type``, or a
-method called ``getattr`` (the wrapper is defined under the target's name in
-its globals), would otherwise shadow the real one."""
+"""Builtins as generated code names them (``_ew_type``, never ``type``): the
+code runs in the user's module, whose globals may shadow the real ones."""
 
 DISABLE_ENV = "EVENTWEAVE_DISABLE_CODEGEN"
 """Set to a non-empty value to give every target wrapt's general wrapper, as
-``WRAPT_DISABLE_EXTENSIONS`` does for wrapt: tests run both paths this way.
-Read when a target is woven, not per call."""
+``WRAPT_DISABLE_EXTENSIONS`` does for wrapt. Read when a target is woven."""
+
+INPLACE_ENV = "EVENTWEAVE_DISABLE_INPLACE"
+"""Set to a non-empty value to replace the attribute with a generated wrapper
+even where the function could be woven in place: the test suite runs on both
+paths this way. Read when a target is woven."""
 
 
 def can_generate(function: Any) -> bool:
-    """Whether ``function`` gets a generated wrapper (else wrapt's general one)."""
+    """Whether ``function`` gets generated code (else wrapt's general wrapper)."""
     if type(function) is not types.FunctionType or os.environ.get(DISABLE_ENV):
         return False
-    return not any(name.startswith("_ew_") for name in function.__code__.co_varnames)
+    code = code_of(function)
+    if code.co_flags & _CO_ITERABLE_COROUTINE:  # @types.coroutine generators
+        return False
+    return not any(name.startswith("_ew_") for name in code.co_varnames + code.co_freevars)
 
 
 def compose(
@@ -202,141 +217,59 @@ def _fail(hooks: Sequence[Hook], states: Sequence[Any], exc: BaseException) -> N
         raise first
 
 
-WATCH = "__eventweave_watch__"
-"""Protocol: ``obj.__eventweave_watch__(callback) -> unwatch``. An object with
-this method calls ``callback()`` after its ``receivers`` may have turned from
-empty to non-empty or back; such objects are gated by one flag."""
-
-# Re-entrant: a weak receiver dying during an update (garbage collection can
-# run anywhere) prunes its signal, which calls update() again on this thread.
-_cells_lock = threading.RLock()
+# -- what hooks write into the listening form ----------------------------------
 
 
-class _Nobody:
-    receivers: tuple[Any, ...] = ()
+@dataclass(frozen=True)
+class Inline:
+    """What a hook may use to write its own listening form.
 
+    A hook with an ``inline(context)`` method may return ``(constants,
+    lines)``: objects the lines name (each name prefixed ``_ew_``, compiled
+    in as a constant) and the body run when someone listens, which must call
+    the target exactly once through ``call`` (or run ``generic``, the
+    standard form, instead). It returns None to decline.
 
-_NOBODY = _Nobody()
-
-
-class Gate:
-    """The "anyone listening?" test compiled into one wrapper.
-
-    Watchable gate objects are folded into the wrapper's global ``_ew_live``,
-    updated on their transitions, so the wrapper's test is a single load;
-    the others are tested through their ``receivers`` attribute per call.
+    The lines must spell builtins through :data:`BUILTINS` (``_ew_type``, not
+    ``type``) and must not name any global: the code runs in the user's
+    module.
     """
 
-    def __init__(self, objects: tuple[Any, ...] | None) -> None:
-        self.objects = objects
-        self.watched = tuple(o for o in objects or () if callable(getattr(o, WATCH, None)))
-        self.polled = tuple(o for o in objects or () if o not in self.watched)
-        self.scope: dict[str, Any] | None = None
-        self.unwatch: list[Callable[[], None]] = []
-
-    def source(self, namespace: dict[str, Any]) -> str | None:
-        if self.objects is None:
-            return None
-        terms = []
-        if self.watched:
-            namespace["_ew_live"] = self._listening()
-            terms.append("_ew_live")
-        for index, obj in enumerate(self.polled):
-            namespace[f"_ew_g{index}"] = obj
-            terms.append(f"_ew_g{index}.receivers")
-        return " or ".join(terms) if terms else "False"
-
-    def _listening(self) -> bool:
-        return any(obj.receivers for obj in self.watched)
-
-    def attach(self, wrapper: types.FunctionType) -> None:
-        self.scope = wrapper.__globals__
-        if self.watched:
-            self.unwatch = [getattr(obj, WATCH)(self.update) for obj in self.watched]
-            self.update()
-
-    def update(self) -> None:
-        # Serialised so that the last write reflects the last published
-        # receivers: a connect and a disconnect racing on two threads can
-        # otherwise leave a stale False behind, and events would be lost.
-        with _cells_lock:
-            if self.scope is not None:
-                self.scope["_ew_live"] = self._listening()
-
-    def detach(self, *, final: bool = False) -> None:
-        """Stop tracking the gate objects, for a wrapper that is being replaced.
-
-        A reference to the wrapper kept elsewhere (a name imported while it was
-        installed) must stay correct: replaced by a wrapper with other layers,
-        it runs its hooks on every call from now on; unwoven for good
-        (``final``), its gate is closed for ever and it only calls the original.
-        """
-        for undo in self.unwatch:
-            undo()
-        self.unwatch = []
-        with _cells_lock:
-            scope, self.scope = self.scope, None
-            if scope is None:
-                return
-            if final:
-                scope["_ew_live"] = False
-                for index in range(len(self.polled)):
-                    scope[f"_ew_g{index}"] = _NOBODY
-            elif self.watched:
-                scope["_ew_live"] = True
+    call: str
+    self_expr: str
+    args_expr: str
+    kwargs_expr: str
+    named: tuple[tuple[str, str], ...]
+    varargs: str | None
+    varkw: str | None
+    generic: tuple[str, ...]
+    kind: str = "sync"
 
 
-def _filename(target: str, source: str) -> str:
-    base = f"<eventweave woven {target}>"
-    filename, n = base, 1
-    while True:
-        entry = linecache.cache.get(filename)
-        if entry is None or "".join(entry[2]) == source:  # type: ignore[misc]
-            return filename
-        n += 1
-        filename = f"{base[:-1]}#{n}>"
+@dataclass(frozen=True)
+class _Parts:
+    """The expressions generated code is made of, for one shape."""
+
+    params: str
+    call: str
+    self_expr: str
+    args_expr: str
+    kwargs_expr: str
+    named_expr: str
+    named: tuple[tuple[str, str], ...]
 
 
-def generate(
-    function: types.FunctionType,
-    *,
-    target: str,
-    has_self: bool,
-    gate: Gate,
-    hooks: Sequence[Hook],
-) -> types.FunctionType:
-    """Compile a wrapper for ``function`` that runs ``hooks`` around each call.
-
-    :param function: the plain Python function to call (``__func__`` for descriptors).
-    :param target: the target string, used in the generated filename.
-    :param has_self: whether the first positional parameter is ``self``/``cls``.
-    :param gate: the :class:`Gate` of the hooks; it is attached to the wrapper.
-    :param hooks: bound advices, in weave order.
-    """
-    shape = shape_of(function)
-    is_async = inspect.iscoroutinefunction(function)
-    namespace: dict[str, Any] = {"_ew_original": function, **BUILTINS}
-
+def _parts(shape: Shape, has_self: bool, bind: bool) -> _Parts:
     params: list[str] = []
-    first_default = len(shape.positional) - len(shape.defaults)
     for index, name in enumerate(shape.positional):
-        if index >= first_default:
-            namespace[f"_ew_d{index}"] = shape.defaults[index - first_default]
-            params.append(f"{name}=_ew_d{index}")
-        else:
-            params.append(name)
+        params.append(name)
         if shape.posonly and index == shape.posonly - 1:
             params.append("/")
     if shape.varargs:
         params.append(f"*{shape.varargs}")
     elif shape.kwonly:
         params.append("*")
-    for index, name in enumerate(shape.kwonly):
-        if name in shape.kwdefaults:
-            namespace[f"_ew_k{index}"] = shape.kwdefaults[name]
-            params.append(f"{name}=_ew_k{index}")
-        else:
-            params.append(name)
+    params += shape.kwonly
     if shape.varkw:
         params.append(f"**{shape.varkw}")
 
@@ -347,8 +280,6 @@ def generate(
     if shape.varkw:
         call_args.append(f"**{shape.varkw}")
     call = f"_ew_original({', '.join(call_args)})"
-    if is_async:
-        call = f"await {call}"
 
     rest = shape.positional[1:] if has_self else shape.positional
     self_expr = shape.positional[0] if has_self else "None"
@@ -358,22 +289,112 @@ def generate(
     if shape.varkw:
         kwargs_items.append(f"**{shape.varkw}")
     kwargs_expr = "{" + ", ".join(kwargs_items) + "}"
-    named_items = [f"{name!r}: {name}" for name in rest]
-    if shape.varargs:
-        named_items.append(f"{shape.varargs!r}: {shape.varargs}")
-    named_items += [f"{name!r}: {name}" for name in shape.kwonly]
-    if shape.varkw:
-        named_items.append(f"**{shape.varkw}")
-    named_expr = "{" + ", ".join(named_items) + "}"
+    named = tuple((n, n) for n in rest) + tuple((n, n) for n in shape.kwonly)
+    if bind:
+        # A decorated target: its parameters are the ones inspect.signature
+        # shows (the wrapped function's), bound per call.
+        named_expr = f"_ew_bind({self_expr}, {args_expr}, {kwargs_expr})"
+    else:
+        items = [f"{name!r}: {name}" for name in rest]
+        if shape.varargs:
+            items.append(f"{shape.varargs!r}: {shape.varargs}")
+        items += [f"{name!r}: {name}" for name in shape.kwonly]
+        if shape.varkw:
+            # A key of **kwargs may repeat the name of a positional-only
+            # parameter (f(1, a=2) for f(a, /, **kw)): the parameter wins.
+            items.insert(0, f"**{shape.varkw}")
+        named_expr = "{" + ", ".join(items) + "}"
+    return _Parts(
+        params=", ".join(params),
+        call=call,
+        self_expr=self_expr,
+        args_expr=args_expr,
+        kwargs_expr=kwargs_expr,
+        named_expr=named_expr,
+        named=named,
+    )
 
-    name = function.__name__
-    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_ew_"):
-        name = "_ew_woven"
-    gate_expr = gate.source(namespace)
-    before, after, error = compose(hooks)
-    namespace.update(_ew_before=before, _ew_after=after, _ew_error=error)
-    generic = [
-        f"_ew_s = _ew_before({self_expr}, {args_expr}, {kwargs_expr}, {named_expr})",
+
+def _returning(call: str, kind: str) -> list[str]:
+    """Lines that call the original and return what it does, for each kind of function."""
+    if kind == "async":
+        return [f"return await {call}"]
+    if kind == "gen":
+        return [f"return (yield from {call})"]
+    if kind == "asyncgen":
+        return _delegate_async(call, before=None, after=None, error=None)
+    return [f"return {call}"]
+
+
+def _delegate_async(
+    call: str, *, before: str | None, after: str | None, error: str | None
+) -> list[str]:
+    """An async generator's body delegating to ``call`` (``yield from`` has no async form).
+
+    ``asend``/``athrow`` are forwarded, closing closes the delegate. With
+    hooks: ``before`` runs when iteration starts, ``after`` when the
+    delegate is exhausted, ``error`` when it raises (not when it is closed).
+    """
+    lines = []
+    if before is not None:
+        lines.append(f"_ew_s = {before}")
+    lines += [
+        f"_ew_it = {call}",
+        "_ew_v = None",
+        "_ew_t = None",
+        "try:",
+        "    while True:",
+        "        try:",
+        "            if _ew_t is None:",
+        "                _ew_y = await _ew_it.asend(_ew_v)",
+        "            else:",
+        "                _ew_y = await _ew_it.athrow(_ew_t)",
+        "                _ew_t = None",
+        "        except _ew_StopAsyncIteration:",
+        "            break",
+    ]
+    if error is not None:
+        lines += [
+            "        except _ew_GeneratorExit:",
+            "            raise",
+            "        except _ew_BaseException as _ew_x:",
+            f"            {error}",
+            "            raise",
+        ]
+    lines += [
+        "        try:",
+        "            _ew_v = yield _ew_y",
+        "        except _ew_GeneratorExit:",
+        "            raise",
+        "        except _ew_BaseException as _ew_x:",
+        "            _ew_t, _ew_v = _ew_x, None",
+        "finally:",
+        "    await _ew_it.aclose()",
+    ]
+    if after is not None:
+        lines.append(after)
+    return lines
+
+
+def _generic(parts: _Parts, kind: str) -> list[str]:
+    """The listening form that runs composed hooks around the call."""
+    before = (
+        f"_ew_before({parts.self_expr}, {parts.args_expr}, {parts.kwargs_expr}, {parts.named_expr})"
+    )
+    if kind == "asyncgen":
+        return _delegate_async(
+            parts.call,
+            before=before,
+            after="_ew_after(_ew_s, None)",
+            error="_ew_error(_ew_s, _ew_x)",
+        )
+    call = parts.call
+    if kind == "async":
+        call = f"await {call}"
+    elif kind == "gen":
+        call = f"yield from {call}"
+    return [
+        f"_ew_s = {before}",
         "try:",
         f"    _ew_r = {call}",
         "except _ew_BaseException as _ew_x:",
@@ -381,45 +402,412 @@ def generate(
         "    raise",
         "return _ew_after(_ew_s, _ew_r)",
     ]
-    slow = generic
-    if len(hooks) == 1:
+
+
+# -- compiling ------------------------------------------------------------------
+
+_PLACEHOLDER = "<ew>"
+_NAME = re.compile(r"\b_ew_\w+")
+_templates: OrderedDict[tuple[Any, ...], tuple[types.CodeType, str]] = OrderedDict()
+_TEMPLATES_KEPT = 512
+_compile_lock = threading.Lock()
+
+
+def _template(
+    params: str, freevars: tuple[str, ...], kind: str, body: tuple[str, ...]
+) -> tuple[types.CodeType, str]:
+    key = (params, freevars, kind, body)
+    with _compile_lock:
+        found = _templates.get(key)
+        if found is not None:
+            _templates.move_to_end(key)
+            return found
+    lines = ["def _ew_factory():"]
+    if freevars:
+        # The function whose __code__ this becomes has these free variables:
+        # the code must name the same ones, in the same (sorted) order.
+        lines.append("    " + " = ".join(freevars) + " = None")
+    lines.append(f"    {'async ' if kind in ('async', 'asyncgen') else ''}def _ew_woven({params}):")
+    lines += ["        " + line for line in body]
+    if freevars:
+        lines.append("        " + ", ".join(freevars))  # never reached: keeps them free
+    lines.append("    return _ew_woven")
+    source = "\n".join(lines) + "\n"
+    outer = compile(source, "<eventweave template>", "exec", dont_inherit=True)
+    factory = next(c for c in outer.co_consts if isinstance(c, types.CodeType))
+    code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
+    if code.co_freevars != freevars:  # pragma: no cover - compiler invariant
+        msg = f"generated code has free variables {code.co_freevars}, expected {freevars}"
+        raise AssertionError(msg)
+    with _compile_lock:
+        _templates[key] = (code, source)
+        while len(_templates) > _TEMPLATES_KEPT:
+            _templates.popitem(last=False)
+    return code, source
+
+
+# filename -> how many live forms use its linecache entry (same target, same source).
+_registered: dict[str, int] = {}
+
+
+@dataclass
+class Form:
+    """One compiled form of a woven function, and where its source is registered."""
+
+    code: types.CodeType
+    filename: str
+    source: str
+
+    def register(self) -> None:
+        with _compile_lock:
+            _registered[self.filename] = _registered.get(self.filename, 0) + 1
+            lines = self.source.splitlines(True)
+            linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
+
+    def unregister(self) -> None:
+        with _compile_lock:
+            count = _registered.get(self.filename, 0) - 1
+            if count > 0:
+                _registered[self.filename] = count
+                return
+            _registered.pop(self.filename, None)
+            linecache.cache.pop(self.filename, None)
+
+
+def _filename(target: str, role: str, source: str) -> str:
+    """``<eventweave ROLE TARGET>``, numbered when a live form of another source has it."""
+    base = f"<eventweave {role} {target}>"
+    filename, n = base, 1
+    with _compile_lock:
+        while True:
+            entry = linecache.cache.get(filename)
+            if (
+                entry is None or filename not in _registered or "".join(entry[2]) == source  # type: ignore[misc]
+            ):
+                return filename
+            n += 1
+            filename = f"{base[:-1]}#{n}>"
+
+
+def build(
+    function: types.FunctionType,
+    *,
+    target: str,
+    role: str,
+    shape: Shape,
+    freevars: tuple[str, ...],
+    kind: str,
+    body: list[str],
+    constants: dict[str, Any],
+) -> Form:
+    """Compile ``body`` as the code of ``function``'s shape, with ``constants`` compiled in."""
+    text = "\n".join(body)
+    used = sorted(set(_NAME.findall(text)) & set(constants))
+    prologue = [f"{name} = {_PLACEHOLDER + name!r}" for name in used]
+    params = _parts(shape, False, False).params
+    template, source = _template(params, freevars, kind, tuple(prologue + body))
+    by_placeholder = {_PLACEHOLDER + name: constants[name] for name in used}
+    consts = tuple(
+        by_placeholder.get(c, c) if type(c) is str and c.startswith(_PLACEHOLDER) else c
+        for c in template.co_consts
+    )
+    filename = _filename(target, role, source)
+    changes: dict[str, Any] = {
+        "co_consts": consts,
+        "co_name": function.__code__.co_name,
+        "co_filename": filename,
+    }
+    if sys.version_info >= (3, 11):
+        changes["co_qualname"] = function.__code__.co_qualname
+    return Form(template.replace(**changes), filename, source)
+
+
+def passthrough(
+    function: types.FunctionType, original: Any, *, target: str, shape: Shape, kind: str
+) -> Form:
+    """The idle form of a wrapper: call ``original`` with the arguments as they came."""
+    parts = _parts(shape, False, False)
+    return build(
+        function,
+        target=target,
+        role="wrapper",
+        shape=shape,
+        freevars=(),
+        kind=kind,
+        body=_returning(parts.call, kind),
+        constants={"_ew_original": original, **BUILTINS, "_ew_GeneratorExit": GeneratorExit},
+    )
+
+
+def forms_for(
+    function: types.FunctionType,
+    original: Any,
+    *,
+    target: str,
+    has_self: bool,
+    hooks: Sequence[Hook],
+    polled: Sequence[Any],
+    bind: Callable[..., dict[str, Any]] | None = None,
+    weak: bool = False,
+) -> Form:
+    """The listening form of ``function``: ``hooks`` around a call of ``original``.
+
+    :param function: the function whose ``__code__`` the form becomes (the
+        target itself when woven in place, else its wrapper).
+    :param original: what the form calls: a copy of the target with its
+        pristine code (in place), or the object the wrapper stands for.
+    :param has_self: whether the first positional parameter is ``self``/``cls``.
+    :param polled: gate objects the form tests itself on every call (their
+        ``receivers``), calling ``original`` straight away when all are empty.
+    :param bind: for a decorated target, ``bind(self_, args, kwargs)`` giving
+        the parameters by the names ``inspect.signature`` shows.
+    :param weak: reach the hooks through weak references (a function that owns
+        its own switch, ``@emits``): the garbage collector does not look
+        inside code objects, so a form's constants must not lead back to the
+        function, or function and form could never be collected.
+    """
+    shape = shape_of(function)
+    kind = kind_of(function)
+    parts = _parts(shape, has_self, bind is not None)
+    before, after, error = _weakly(hooks) if weak else compose(hooks)
+    constants: dict[str, Any] = {
+        "_ew_original": original,
+        "_ew_before": before,
+        "_ew_after": after,
+        "_ew_error": error,
+        "_ew_bind": bind,
+        "_ew_GeneratorExit": GeneratorExit,
+        **BUILTINS,
+    }
+    body = _generic(parts, kind)
+    if len(hooks) == 1 and bind is None:
+        inline = getattr(hooks[0], "inline", None)
         context = Inline(
-            call=call,
-            self_expr=self_expr,
-            args_expr=args_expr,
-            kwargs_expr=kwargs_expr,
-            named=tuple((n, n) for n in rest) + tuple((n, n) for n in shape.kwonly),
+            call=("await " if kind == "async" else "") + parts.call,
+            self_expr=parts.self_expr,
+            args_expr=parts.args_expr,
+            kwargs_expr=parts.kwargs_expr,
+            named=parts.named,
             varargs=shape.varargs,
             varkw=shape.varkw,
-            generic=tuple(generic),
+            generic=tuple(body),
+            kind=kind,
         )
-        inline = getattr(hooks[0], "inline", None)
-        plan = inline(context) if inline is not None else None
+        plan = inline(context) if inline is not None and kind in ("sync", "async") else None
         if plan is not None:
-            extra, slow = plan
-            namespace.update(extra)
+            extra, body = plan
+            constants.update(extra)
+    if polled:
+        terms = []
+        for index, obj in enumerate(polled):
+            constants[f"_ew_g{index}"] = obj
+            terms.append(f"_ew_g{index}.{_listening_attribute(obj)}")
+        bypass = _returning(parts.call, kind) + (["return"] if kind == "asyncgen" else [])
+        body = [f"if not ({' or '.join(terms)}):", *("    " + line for line in bypass), *body]
+    return build(
+        function,
+        target=target,
+        role="woven",
+        shape=shape,
+        freevars=function.__code__.co_freevars,
+        kind=kind,
+        body=body,
+        constants=constants,
+    )
 
-    lines = [f"{'async ' if is_async else ''}def {name}({', '.join(params)}):"]
-    if gate_expr is not None:
-        lines += [f"    if not ({gate_expr}):", f"        return {call}"]
-    lines += ["    " + line for line in slow]
-    source = "\n".join(lines) + "\n"
-    filename = _filename(target, source)
-    code = compile(source, filename, "exec")
-    # Each wrapper runs in a globals dict of its own holding what it needs:
-    # specialised LOAD_GLOBALs are as cheap as closure loads, and unlike free
-    # variables they are not copied into the frame on every call (3.11+).
-    scope: dict[str, Any] = {
-        "__name__": function.__module__,
-        "__builtins__": __builtins__,
-        **namespace,
-    }
-    exec(code, scope)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    # Out of its own globals: the wrapper never calls itself by name, and the
-    # reference cycle would keep it (and what its hooks hold) alive until a
-    # garbage collection.
-    wrapper: types.FunctionType = scope.pop(name)
+
+def _weakly(
+    hooks: Sequence[Hook],
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    (hook,) = hooks
+    ref = weakref.ref(hook)
+
+    def before(*args: Any) -> Any:
+        return ref().before(*args)  # type: ignore[union-attr]
+
+    def after(*args: Any) -> Any:
+        return ref().after(*args)  # type: ignore[union-attr]
+
+    def error(*args: Any) -> Any:
+        return ref().error(*args)  # type: ignore[union-attr]
+
+    return before, after, error
+
+
+def _listening_attribute(obj: Any) -> str:
+    # eventweave's own Signal lists its receivers through a property that
+    # builds Django's list; its entries dict is the cheap truthful test.
+    return "_entries" if isinstance(obj, Signal) else "receivers"
+
+
+def listening(obj: Any) -> bool:
+    """Whether gate object ``obj`` has anyone listening (cheaply, and truthfully)."""
+    return bool(obj._entries if isinstance(obj, Signal) else obj.receivers)
+
+
+# -- switching between the forms -----------------------------------------------
+
+WATCH = "__eventweave_watch__"
+"""Protocol: ``obj.__eventweave_watch__(callback) -> unwatch``. An object with
+this method calls ``callback()`` after its ``receivers`` may have turned from
+empty to non-empty or back; such objects are watched, the others polled."""
+
+# function -> its idle code, while a switch follows its gate: what code_of() gives.
+_idle_code: weakref.WeakKeyDictionary[types.FunctionType, types.CodeType] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def switched(function: Any) -> bool:
+    """Whether a switch already follows ``function``'s gate (woven in place, or ``@emits``)."""
+    try:
+        return function in _idle_code
+    except TypeError:
+        return False
+
+
+def code_of(function: types.FunctionType) -> types.CodeType:
+    """The code ``function`` runs while nobody listens: its own, for a function woven in place.
+
+    Code that reads a function's ``__code__`` to learn what it does (which
+    names it calls) reads this instead: while someone listens, ``__code__``
+    is the listening form.
+    """
+    return _idle_code.get(function) or function.__code__
+
+
+# Re-entrant: a weak receiver dying during an update (garbage collection can
+# run anywhere) prunes its signal, which calls update() again on this thread.
+# A leaf lock: nothing is called while it is held but code assignments.
+_switch_lock = threading.RLock()
+
+
+class Switch:
+    """Keeps a function's ``__code__`` in the form its gate calls for.
+
+    :param function: the function whose code is switched.
+    :param idle: the code while nobody listens.
+    :param listening: builds the listening form on first need.
+    :param gate: the objects whose ``receivers`` say whether anyone
+        listens, or None when the hooks must always run.
+    """
+
+    def __init__(
+        self,
+        function: types.FunctionType,
+        idle: types.CodeType,
+        listening: Callable[[], Form],
+        gate: tuple[Any, ...] | None,
+    ) -> None:
+        self.function = function
+        self.idle = idle
+        self._make = listening
+        self.form: Form | None = None
+        self.watched = tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
+        self.polled = tuple(o for o in gate or () if o not in self.watched)
+        # Always in the listening form: the hooks must always run, or the form
+        # polls objects that cannot tell when they change.
+        self.always = gate is None or bool(self.polled)
+        self.active = False
+        self._unwatch: list[Callable[[], None]] = []
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def listening_form(self) -> Form:
+        if self.form is None:
+            self.form = self._make()
+            self.form.register()
+        return self.form
+
+    def attach(self) -> None:
+        """Start following the gate, and install the form it calls for now."""
+        self.active = True
+        _idle_code[self.function] = self.idle
+        if self.always:
+            self.update()
+            return
+        # The gate objects hold the switch weakly: a function decorated with
+        # @emits (which owns its switch) can be collected like any function.
+        ref = weakref.ref(self)
+
+        def update() -> None:
+            switch = ref()
+            if switch is not None:
+                switch.update()
+
+        self._unwatch = [getattr(obj, WATCH)(update) for obj in self.watched]
+        self._finalizer = weakref.finalize(self, _unwatch_all, self._unwatch)
+        self.update()
+
+    def update(self) -> None:
+        # Serialised so that the last assignment reflects the last change:
+        # a connect and a disconnect racing on two threads could otherwise
+        # leave the idle form installed while someone listens.
+        with _switch_lock:
+            if not self.active:
+                return
+            if self.always or any(listening(obj) for obj in self.watched):
+                code = self.listening_form().code
+            else:
+                code = self.idle
+            if self.function.__code__ is not code:
+                self.function.__code__ = code
+
+    def detach(self, final: types.CodeType | None = None) -> None:
+        """Stop following the gate; install ``final`` (else leave the code as it is).
+
+        Called when the hooks change (a new switch takes over) or when the
+        weaving ends (``final``: the pristine code, or a wrapper's pass-through
+        for good, so that a reference taken earlier never emits again).
+        """
+        _unwatch_all(self._unwatch)
+        self._unwatch = []
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        with _switch_lock:
+            self.active = False
+            if final is not None:
+                _idle_code.pop(self.function, None)
+                if self.function.__code__ is not final:
+                    self.function.__code__ = final
+        if self.form is not None:
+            self.form.unregister()
+
+
+def _unwatch_all(unwatch: list[Callable[[], None]]) -> None:
+    for each in unwatch:
+        each()
+
+
+def make_wrapper(
+    original: Any, function: types.FunctionType, *, target: str
+) -> tuple[types.FunctionType, Form]:
+    """A new function standing for ``function`` (``original`` is what it calls).
+
+    Same name, qualname, module, docstring, ``__dict__``, signature (through
+    ``__wrapped__``), defaults and kind (coroutine, generator or async
+    generator function) as ``function``; its code is the pass-through.
+    """
+    shape = shape_of(function)
+    kind = kind_of(function)
+    form = passthrough(function, original, target=target, shape=shape, kind=kind)
+    form.register()
+    scope = {"__name__": function.__module__, "__builtins__": __builtins__}
+    wrapper = types.FunctionType(form.code, scope, function.__name__, function.__defaults__)
+    wrapper.__kwdefaults__ = dict(function.__kwdefaults__) if function.__kwdefaults__ else None
     functools.update_wrapper(wrapper, function)
-    gate.attach(wrapper)
-    return wrapper
+    return wrapper, form
+
+
+def copy_function(function: types.FunctionType) -> types.FunctionType:
+    """A function running ``function``'s current code, with its globals, closure and defaults."""
+    copy = types.FunctionType(
+        code_of(function),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    copy.__module__ = function.__module__
+    return copy

@@ -15,7 +15,7 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
-from ._handles import Weaving, refresh, weave
+from ._handles import Weaving, weave
 from ._hooks import Advice, Hook, Site
 
 __all__ = ["Frame", "enclosing", "require_flow"]
@@ -123,7 +123,8 @@ def require_flow(target: str, gate: Callable[[], tuple[Any, ...] | None]) -> Cal
         entry = _marks[target] = (mark, [weave(target, mark, _internal=True)])
     mark, weavings = entry
     mark.gates.append(gate)
-    refresh()
+    for weaving in weavings:
+        weaving.refresh()  # its gate is the union of its dependents'
     released = False
 
     def release() -> None:
@@ -133,7 +134,8 @@ def require_flow(target: str, gate: Callable[[], tuple[Any, ...] | None]) -> Cal
         released = True
         mark.gates.remove(gate)
         if mark.gates:
-            refresh()
+            for weaving in weavings:
+                weaving.refresh()
             return
         if _marks.get(target, (None,))[0] is mark:  # not a newer mark of the same target
             del _marks[target]

@@ -2,22 +2,48 @@
 
 A *slot* is one woven attribute: ``(owner, attribute)``. It remembers what the
 owner's ``__dict__`` held before the first weaving (or that it held nothing,
-the attribute being inherited), and the layers woven onto it in order. Any
-change to its layers builds one new wrapper from the original and every
-layer's hook, and installs it in a single assignment; removing the last layer
-puts the original object back by identity, or deletes the attribute when it
-was inherited, so no shadow is left on a subclass. Layers can therefore be
-removed in any order, and a call running while that happens uses either the
-old wrapper or the new one — each calls the original exactly once.
+the attribute being inherited) and the layers woven onto it in order, and it
+is woven one of three ways, chosen once when it is created:
+
+``inplace``
+    The attribute is a plain Python function defined under that very name
+    (its ``__module__`` and ``__qualname__`` are the target's). Nothing is
+    replaced: the function's ``__code__`` switches between its own code and
+    the listening form (see ``_codegen``), so every reference to it emits,
+    even one taken before weaving, and no frame is added while nobody
+    listens.
+``wrapper``
+    Any other plain Python function (imported into another namespace,
+    inherited from a base class, one object's attribute): a generated
+    wrapper with the target's signature replaces the attribute. The same
+    wrapper stays installed for the slot's life; its code switches like an
+    in-place function's.
+``general``
+    Anything else (builtins, callable objects): wrapt's ``FunctionWrapper``,
+    reading the slot's current hooks on every call.
+
+A change to the layers rebuilds the slot's listening form from every layer's
+hook; removing the last layer restores the original (the pristine code, or
+the original object by identity, or deletes the attribute when it was
+inherited, so no shadow is left on a subclass). A wrapper or reference
+captured meanwhile never emits once its weaving is gone.
+
+The engine's lock guards the tables below and is held only for short,
+self-contained updates: never while importing or calling user code
+(``Advice.bind``, ``Hook.close``, a module's ``__getattr__``), so an import
+running in another thread can never wait on it while it waits on that import.
+Every table is indexed, so weaving, unweaving and marking cost O(1) each,
+however many weavings there are.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import wrapt
@@ -37,19 +63,28 @@ from ._targets import (
     walk,
 )
 
-__all__ = ["Weaving", "refresh", "unweave_all", "weave", "woven"]
+__all__ = ["Weaving", "original_of", "refresh", "slots", "unweave_all", "weave", "woven"]
 
 logger = logging.getLogger("eventweave")
 
-# Guards _slots, _weavings and every setattr on a woven owner. Re-entrant:
-# binding an advice may weave another target (a control-flow marker).
+# Guards every table below and every setattr on a woven owner. Re-entrant:
+# rebuilding a slot rebuilds the slots inheriting from it.
 _lock = threading.RLock()
 _slots: dict[tuple[int, str], _Slot] = {}
-# id(installed wrapper) -> its slot, so that original_of() on the many objects
+# (id(class), attribute) -> slots of subclasses or objects that inherit that
+# attribute through that class: rebuilt when its slot changes.
+_heirs: dict[tuple[int, str], set[_Slot]] = {}
+# id(installed object) -> its slot, so that original_of() on the many objects
 # that are not wrappers (classes asked whether they are silent, per call) is
 # one dict lookup, without the lock.
 _by_installed: dict[int, _Slot] = {}
-_weavings: list[Weaving] = []
+# id(function a slot's hooks are bound to) -> those slots (markers refresh them).
+_by_function: dict[int, set[_Slot]] = {}
+# Every weaving woven() lists or holds, in weave order (a dict as ordered set).
+_weavings: dict[Weaving, None] = {}
+# (target string, advice) -> its weaving; (id(owner), attribute) -> weavings there.
+_by_target: dict[tuple[str, Advice], Weaving] = {}
+_by_location: dict[tuple[int, str], list[Weaving]] = {}
 
 _PENDING, _APPLIED, _FAILED, _UNWOVEN = "pending", "applied", "failed", "unwoven"
 
@@ -66,8 +101,10 @@ class Weaving:
     """
 
     __slots__ = (
+        "__weakref__",
         "_hook",
         "_internal",
+        "_location",
         "_pair",
         "_parts",
         "_slot",
@@ -86,6 +123,7 @@ class Weaving:
         self._pair = pair
         self._internal = internal
         self._state = _PENDING
+        self._location: tuple[int, str] | None = None
         self._slot: _Slot | None = None
         self._hook: Hook | None = None
         self._parts: list[Weaving] = []
@@ -111,15 +149,31 @@ class Weaving:
         Unweaving twice, or a weaving that never applied, does nothing.
         """
         with _lock:
-            state, self._state = self._state, _UNWOVEN
-            if self in _weavings:
-                _weavings.remove(self)
-            if state == _APPLIED and self._slot is not None:
-                slot, self._slot = self._slot, None
-                slot.remove(self)
-            parts, self._parts = self._parts, []
-            for part in reversed(parts):
-                part.unweave()
+            closing = self._detach()
+        _close(closing)
+
+    def _detach(self) -> list[Hook]:
+        # caller holds _lock; returns the hooks to close once it is released
+        closing: list[Hook] = []
+        state, self._state = self._state, _UNWOVEN
+        _forget(self)
+        if state == _APPLIED and self._slot is not None:
+            slot, self._slot = self._slot, None
+            hook = slot.remove(self)
+            if hook is not None:
+                closing.append(hook)
+        parts, self._parts = self._parts, []
+        for part in reversed(parts):
+            closing += part._detach()
+        return closing
+
+    def refresh(self) -> None:
+        """Rebuild what this weaving installed (its hooks' gates changed)."""
+        with _lock:
+            if self._slot is not None:
+                self._slot.rebuild()
+            for part in self._parts:
+                part.refresh()
 
     def __enter__(self) -> Weaving:
         return self
@@ -132,17 +186,77 @@ class Weaving:
         return f"<Weaving {self.target!r} {self.advice!r} ({state})>"
 
 
+def _close(hooks: list[Hook]) -> None:
+    """Close hooks, outside the lock (closing may unweave the marks they required)."""
+    first: BaseException | None = None
+    for hook in hooks:
+        try:
+            hook.close()
+        except BaseException as exc:  # every hook gets closed; the first error is raised
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+def _remember(weaving: Weaving) -> None:
+    # caller holds _lock
+    _weavings[weaving] = None
+    if weaving._pair is None:
+        _by_target.setdefault((weaving.target, weaving.advice), weaving)
+
+
+def _located(weaving: Weaving, key: tuple[int, str]) -> None:
+    # caller holds _lock
+    weaving._location = key
+    _by_location.setdefault(key, []).append(weaving)
+
+
+def _forget(weaving: Weaving) -> None:
+    # caller holds _lock
+    _weavings.pop(weaving, None)
+    if _by_target.get((weaving.target, weaving.advice)) is weaving:
+        del _by_target[(weaving.target, weaving.advice)]
+    key, weaving._location = weaving._location, None
+    located = _by_location.get(key) if key is not None else None
+    if located is not None and weaving in located:
+        located.remove(weaving)
+        if not located:
+            del _by_location[key]  # type: ignore[arg-type]
+
+
+class _Holder:
+    """What a wrapt wrapper reads on every call: the slot's current hooks."""
+
+    __slots__ = ("after", "before", "error", "gate")
+
+    def __init__(self) -> None:
+        self.before: Callable[..., Any] | None = None
+        self.after: Callable[..., Any] | None = None
+        self.error: Callable[..., Any] | None = None
+        self.gate: tuple[Any, ...] | None = None
+
+
 class _Slot:
     """One woven attribute and the layers on it."""
 
-    def __init__(self, owner: Any, attribute: str, defined: Any) -> None:
+    def __init__(self, owner: Any, attribute: str, found: Resolved, target: str) -> None:
         self.owner = owner
         self.attribute = attribute
-        self.defined = defined  # what owner.__dict__ held, restored by identity
+        self.key = (id(owner), attribute)
+        self.defined = found.defined  # what owner.__dict__ held, restored by identity
         self.layers: list[tuple[Weaving, Hook]] = []
         self.installed: Any = MISSING
-        self.site: Site | None = None
-        self.gate: _codegen.Gate | None = None
+        self.switch: _codegen.Switch | None = None
+        self.holder: _Holder | None = None
+        self.mode = "general"
+        self.function: types.FunctionType | None = None  # the function whose code switches
+        self.idle: types.CodeType | None = None
+        self.idle_form: _codegen.Form | None = None  # a wrapper's pass-through
+        self.pristine: Any = None  # what the listening form calls
+        self.bind: Callable[..., dict[str, Any]] | None = None
+        self.heir_keys: list[tuple[int, str]] = []
+        # Inherited from a woven class: what lies under that class's weaving.
+        self.site = self._describe_site(target, self.underlying())
 
     # -- what lies underneath -------------------------------------------------
 
@@ -153,25 +267,44 @@ class _Slot:
             return ()
         return inspect.getmro(type(self.owner))
 
-    def underlying(self) -> tuple[Any, _Slot | None]:
-        """The object a call reaches without this slot, and the woven slot it comes from."""
+    def parent(self) -> _Slot | None:
+        """The woven slot of the class this attribute is inherited from, if any."""
         if self.defined is not MISSING:
-            return self.defined, None
+            return None
         for cls in self._classes():
             if self.attribute in vars(cls):
                 parent = _slots.get((id(cls), self.attribute))
                 if parent is not None and parent.layers:
-                    return parent.underlying()[0], parent
-                return vars(cls)[self.attribute], None
+                    return parent
+                return None
+        return None
+
+    def underlying(self) -> Any:
+        """The object a call reaches without this slot (and without the slots it inherits)."""
+        if self.defined is not MISSING:
+            return self.defined
+        parent = self.parent()
+        if parent is not None:
+            return parent.underlying()
+        for cls in self._classes():
+            if self.attribute in vars(cls):
+                return vars(cls)[self.attribute]
         raise WeaveError(describe(self.owner, self.attribute), "the attribute has disappeared")
+
+    def pristine_function(self) -> Any:
+        """The callable behind the attribute, running its original code."""
+        if self.mode == "inplace" and self.pristine is not None:
+            return self.pristine
+        parent = self.parent()
+        if parent is not None:
+            return parent.pristine_function()
+        return self.site.function
 
     def hooks(self) -> list[Hook]:
         """Hooks of the woven definition this one inherits from, then its own."""
-        _, parent = self.underlying()
+        parent = self.parent()
         inherited = parent.hooks() if parent is not None else []
         return inherited + [hook for _, hook in self.layers]
-
-    # -- building and installing ---------------------------------------------
 
     def own_attribute(self) -> bool:
         """Whether the attribute is an object's own, which attribute lookup never binds."""
@@ -185,10 +318,10 @@ class _Slot:
         """
         return self.defined is MISSING and not isinstance(self.owner, (type, types.ModuleType))
 
-    def describe_site(self, target: str) -> Site:
-        value, _ = self.underlying()
+    def _describe_site(self, target: str, value: Any) -> Site:
         kind, function = _classify(target, self.owner, value, self.own_attribute())
-        site = Site(
+        self.mode = self._choose_mode(kind, function)
+        return Site(
             target=target,
             owner=self.owner,
             name=self.attribute,
@@ -197,71 +330,115 @@ class _Slot:
             parameters=parameters_of(kind, function),
             is_async=is_async(function),
         )
-        self.site = site
-        return site
+
+    def _choose_mode(self, kind: str, function: Any) -> str:
+        if kind == "callable" or not _codegen.can_generate(function):
+            return "general"
+        if kind in ("method", "classmethod") and not function.__code__.co_argcount:
+            return "general"  # a "method" without self: only wrapt can call it as one
+        if (
+            self.defined is not MISSING
+            and isinstance(self.owner, (type, types.ModuleType))
+            and _defined_here(function, self.owner, self.attribute)
+            and not os.environ.get(_codegen.INPLACE_ENV)
+            and not _codegen.switched(function)  # already woven in place, or @emits
+        ):
+            return "inplace"
+        return "wrapper"
+
+    # -- building and installing ---------------------------------------------
 
     def rebuild(self) -> None:
         # caller holds _lock
         if not self.layers:
-            if self.gate is not None:
-                self.gate.detach(final=True)
-                self.gate = None
             self._restore()
-            _slots.pop((id(self.owner), self.attribute), None)
         else:
-            self._install(self._build())
-        for other in list(_slots.values()):
-            if (
-                other is not self
-                and other.attribute == self.attribute
-                and other._inherits_from(self)
-            ):
-                other.rebuild()
+            self._build()
+        for heir in list(_heirs.get(self.key, ())):
+            if heir is not self:
+                heir.rebuild()
 
-    def _inherits_from(self, slot: _Slot) -> bool:
-        if self.defined is not MISSING:
-            return False
-        return isinstance(slot.owner, type) and slot.owner in self._classes()
-
-    def _build(self) -> Any:
-        value, _ = self.underlying()
-        target = self.layers[0][0].target
-        kind, function = _classify(target, self.owner, value, self.own_attribute())
-        hooks = self.hooks()
-        if self.gate is not None:
-            self.gate.detach()
-        gate = self.gate = _codegen.Gate(_union_gate(hooks))
-        wrapper: Any
-        if _codegen.can_generate(function) and not (
-            kind in ("method", "classmethod") and not _has_first(function)
+    def _build(self) -> None:
+        if self.installed is not MISSING and _own_value(self.owner, self.attribute) is not (
+            self.installed
         ):
-            wrapper = _codegen.generate(
-                function,
-                target=target,
-                has_self=kind in ("method", "classmethod"),
-                gate=gate,
-                hooks=hooks,
-            )
-            if kind == "classmethod":
-                wrapper = classmethod(wrapper)
-            elif kind == "staticmethod":
-                wrapper = staticmethod(wrapper)
-        else:
-            wrapper = _general_wrapper(value, kind, gate.objects, hooks)
-        if self.binds() and hasattr(type(wrapper), "__get__"):
-            # What the class attribute gives when looked up through the object:
-            # a method bound to it (to its class for a classmethod).
-            wrapper = wrapper.__get__(self.owner, type(self.owner))
-        return wrapper
-
-    def _install(self, obj: Any) -> None:
-        current = _own_value(self.owner, self.attribute)
-        if self.installed is not MISSING and current is not self.installed:
             logger.warning(
                 "%s was replaced by someone else after it was woven; eventweave re-installs "
                 "its wrapper over the replacement's place (the replacement is lost)",
                 describe(self.owner, self.attribute),
             )
+            self._install(self.installed)
+        hooks = self.hooks()
+        gate = _union_gate(hooks)
+        site = self.site
+        if self.mode == "general":
+            self._build_general(hooks, gate)
+            return
+        function = self._function()
+        has_self = site.kind in ("method", "classmethod")
+        pristine = self.pristine_function()
+        target = site.target
+        bind = self.bind
+
+        def listening() -> _codegen.Form:
+            return _codegen.forms_for(
+                function,
+                pristine,
+                target=target,
+                has_self=has_self,
+                hooks=hooks,
+                polled=[o for o in gate or () if not callable(getattr(o, _codegen.WATCH, None))],
+                bind=bind,
+            )
+
+        assert self.idle is not None
+        switch = _codegen.Switch(function, self.idle, listening, gate)
+        old, self.switch = self.switch, switch
+        if old is not None:
+            old.detach()
+        switch.attach()
+
+    def _function(self) -> types.FunctionType:
+        """The function whose code switches, made (and installed) on first use."""
+        if self.function is not None:
+            return self.function
+        site = self.site
+        self.bind = _binder(site)
+        if self.mode == "inplace":
+            function: types.FunctionType = site.function
+            self.function = function
+            self.idle = _codegen.code_of(function)
+            self.pristine = _codegen.copy_function(function)
+            return function
+        original = self.pristine_function()
+        wrapper, idle = _codegen.make_wrapper(original, site.function, target=site.target)
+        self.function, self.idle, self.idle_form = wrapper, idle.code, idle
+        installed: Any = wrapper
+        if site.kind == "classmethod":
+            installed = classmethod(wrapper)
+        elif site.kind == "staticmethod":
+            installed = staticmethod(wrapper)
+        if self.binds():
+            # What the class attribute gives when looked up through the object:
+            # a method bound to it (to its class for a classmethod).
+            installed = installed.__get__(self.owner, type(self.owner))
+        self._install(installed)
+        _by_installed[id(wrapper)] = self
+        return wrapper
+
+    def _build_general(self, hooks: list[Hook], gate: tuple[Any, ...] | None) -> None:
+        holder = self.holder
+        if holder is None:
+            holder = self.holder = _Holder()
+            value = self.underlying()
+            wrapper: Any = _general_wrapper(value, self.site.kind, holder)
+            if self.binds() and hasattr(type(wrapper), "__get__"):
+                wrapper = wrapper.__get__(self.owner, type(self.owner))
+            self._install(wrapper)
+        holder.before, holder.after, holder.error = _codegen.compose(hooks)
+        holder.gate = gate
+
+    def _install(self, obj: Any) -> None:
         try:
             setattr(self.owner, self.attribute, obj)
         except (TypeError, AttributeError) as exc:
@@ -270,35 +447,96 @@ class _Slot:
                 "subclass, or the name callers look it up by (a module attribute)"
             )
             raise WeaveError(describe(self.owner, self.attribute), msg) from exc
-        _by_installed.pop(id(self.installed), None)
         self.installed = obj
         _by_installed[id(obj)] = self
 
     def _restore(self) -> None:
-        _by_installed.pop(id(self.installed), None)
-        current = _own_value(self.owner, self.attribute)
-        if self.installed is not MISSING and current is not self.installed:
-            logger.warning(
-                "not restoring %s: it was replaced after being woven, and putting the original "
-                "back would undo that replacement",
-                describe(self.owner, self.attribute),
-            )
-            return
-        if self.defined is MISSING:
-            if current is not MISSING:
+        # caller holds _lock: the last layer is gone
+        if self.switch is not None:
+            # In place: the pristine code. A wrapper: its pass-through, for
+            # good, so that a reference taken while it was installed stays
+            # quiet from now on.
+            self.switch.detach(final=self.idle)
+            self.switch = None
+        if self.idle_form is not None:
+            self.idle_form.unregister()
+        if self.holder is not None:
+            self.holder.before = None
+        if self.function is not None:
+            _by_installed.pop(id(self.function), None)
+        if self.installed is not MISSING:
+            _by_installed.pop(id(self.installed), None)
+            current = _own_value(self.owner, self.attribute)
+            if current is not self.installed:
+                logger.warning(
+                    "not restoring %s: it was replaced after being woven, and putting the "
+                    "original back would undo that replacement",
+                    describe(self.owner, self.attribute),
+                )
+            elif self.defined is MISSING:
                 delattr(self.owner, self.attribute)
-        else:
-            setattr(self.owner, self.attribute, self.defined)
-        self.installed = MISSING
+            else:
+                setattr(self.owner, self.attribute, self.defined)
+            self.installed = MISSING
+        _slots.pop(self.key, None)
+        functions = _by_function.get(id(self.site.function))
+        if functions is not None:
+            functions.discard(self)
+            if not functions:
+                del _by_function[id(self.site.function)]
+        for key in self.heir_keys:
+            heirs = _heirs.get(key)
+            if heirs is not None:
+                heirs.discard(self)
+                if not heirs:
+                    del _heirs[key]
+        self.heir_keys = []
 
-    def remove(self, weaving: Weaving) -> None:
+    def register(self) -> None:
+        # caller holds _lock: a new slot joins the indexes
+        _slots[self.key] = self
+        _by_function.setdefault(id(self.site.function), set()).add(self)
+        if self.defined is MISSING:
+            for cls in self._classes():
+                key = (id(cls), self.attribute)
+                _heirs.setdefault(key, set()).add(self)
+                self.heir_keys.append(key)
+
+    def add(self, weaving: Weaving, hook: Hook) -> None:
         # caller holds _lock
+        self.layers.append((weaving, hook))
+        try:
+            self.rebuild()
+        except BaseException:
+            self.layers.pop()
+            if not self.layers:
+                self._restore()
+            raise
+
+    def remove(self, weaving: Weaving) -> Hook | None:
+        # caller holds _lock; returns the hook to close
         for index, (layer, hook) in enumerate(self.layers):
             if layer is weaving:
                 del self.layers[index]
-                hook.close()
-                break
-        self.rebuild()
+                self.rebuild()
+                return hook
+        return None
+
+
+def _defined_here(function: Any, owner: Any, attribute: str) -> bool:
+    """Whether ``function`` was defined under this very name (so patching its code is sound)."""
+    if type(function) is not types.FunctionType or function.__name__ != attribute:
+        return False
+    code = function.__code__
+    qualname = getattr(code, "co_qualname", function.__qualname__)
+    if code.co_name != function.__name__ or qualname != function.__qualname__:
+        return False  # a decorator's wrapper carrying the decorated function's names
+    if isinstance(owner, types.ModuleType):
+        return function.__module__ == owner.__name__ and function.__qualname__ == attribute
+    return (
+        function.__module__ == owner.__module__
+        and function.__qualname__ == f"{owner.__qualname__}.{attribute}"
+    )
 
 
 def _own_value(owner: Any, attribute: str) -> Any:
@@ -306,10 +544,6 @@ def _own_value(owner: Any, attribute: str) -> Any:
     if namespace is None:
         return MISSING
     return namespace.get(attribute, MISSING)
-
-
-def _has_first(function: types.FunctionType) -> bool:
-    return function.__code__.co_argcount > 0
 
 
 def _classify(target: str, owner: Any, value: Any, own: bool) -> tuple[str, Any]:
@@ -350,9 +584,28 @@ def _takes_self(kind: str, function: Any) -> bool:
     return kind == "callable" and hasattr(type(function), "__get__")
 
 
+def decorated(function: Any) -> bool:
+    """Whether ``function`` is a decorator's wrapper whose signature is another function's.
+
+    ``functools.wraps`` (Django's ``sensitive_variables``, ``method_decorator``
+    …) leaves a ``__wrapped__`` whose parameters ``inspect.signature``
+    shows; the wrapper's own are ``*args, **kwargs``. Parameters are sent by
+    the names ``inspect.signature`` shows.
+    """
+    if type(function) is not types.FunctionType:
+        return False
+    namespace = function.__dict__
+    if "__wrapped__" not in namespace and "__signature__" not in namespace:
+        return False
+    signature = signature_of(function)
+    return (
+        signature is not None and tuple(signature.parameters) != _codegen.shape_of(function).names
+    )
+
+
 def parameters_of(kind: str, function: Any) -> tuple[str, ...]:
     """The parameter names of a site's function after ``self``/``cls``, in order."""
-    if type(function) is types.FunctionType:
+    if type(function) is types.FunctionType and not decorated(function):
         names = _codegen.shape_of(function).names
     else:
         signature = signature_of(function)
@@ -392,12 +645,13 @@ def _bind(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]:
-    """``(args, kwargs, named)`` after ``self_`` as the generated wrapper hands them over.
+    """``(args, kwargs, named)`` after ``self_``, bound by ``signature``.
 
     ``args``: the positional parameters (defaults included) and ``*args``;
     ``kwargs``: the keyword-only ones and ``**kwargs``; ``named``: all of them
-    by name, ``**kwargs`` expanded. Without a signature that binds, the call's
-    own ``args`` and ``kwargs``, and nothing by name.
+    by name, ``**kwargs`` expanded (a key repeating a positional-only
+    parameter's name does not override it). Without a signature that binds,
+    the call's own ``args`` and ``kwargs``, and nothing by name.
     """
     if signature is None:
         return args, kwargs, {}
@@ -412,13 +666,14 @@ def _bind(
     positional: list[Any] = []
     keywords: dict[str, Any] = {}
     named: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for index, (name, value) in enumerate(bound.arguments.items()):
         if index == 0 and self_ is not None:
             continue
         kind = signature.parameters[name].kind
         if kind is inspect.Parameter.VAR_KEYWORD:
             keywords.update(value)
-            named.update(value)
+            extra = value
             continue
         if kind in _POSITIONAL:
             positional.append(value)
@@ -427,25 +682,44 @@ def _bind(
         else:
             keywords[name] = value
         named[name] = value
+    for name, value in extra.items():
+        named.setdefault(name, value)
     return tuple(positional), keywords, named
 
 
-def _general_wrapper(value: Any, kind: str, gate: tuple[Any, ...] | None, hooks: list[Hook]) -> Any:
+def _binder(site: Site) -> Callable[..., dict[str, Any]] | None:
+    """For a decorated target: ``bind(self_, args, kwargs) -> named`` by its signature."""
+    if not decorated(site.function):
+        return None
+    signature = signature_of(site.function)
+
+    def bind(self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        return _bind(signature, self_, args, kwargs)[2]
+
+    return bind
+
+
+def _general_wrapper(value: Any, kind: str, holder: _Holder) -> Any:
     """wrapt's FunctionWrapper for what cannot be specialised (builtins, callables).
 
-    wrapt hands over the object a method is bound to as ``instance`` (the
-    class for a classmethod, None for static and plain callables), which is
-    what the hooks get as ``self_``.
+    It reads the slot's hooks from ``holder`` on every call, so the same
+    wrapper serves every rebuild and goes quiet for good when unwoven. wrapt
+    hands over the object a method is bound to as ``instance`` (the class
+    for a classmethod, None for static and plain callables), which is what
+    the hooks get as ``self_``.
     """
-    before, after, error = _codegen.compose(hooks)
     # @emits hands over the function inside a classmethod/staticmethod itself
     function = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
     signature = signature_of(function)
     takes_self = _takes_self(kind, function)
     python_method = kind in ("method", "classmethod", "auto")
+    listening = _codegen.listening
 
-    def listening() -> bool:
-        return gate is None or any(g.receivers for g in gate)
+    def live() -> bool:
+        if holder.before is None:
+            return False
+        gate = holder.gate
+        return gate is None or any(listening(g) for g in gate)
 
     def enter(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if instance is None and python_method and args:
@@ -454,13 +728,16 @@ def _general_wrapper(value: Any, kind: str, gate: tuple[Any, ...] | None, hooks:
             instance, args = args[0], args[1:]
         if not takes_self:
             instance = None
-        return before(instance, *_bind(signature, instance, args, kwargs))
+        assert holder.before is not None
+        return holder.before(instance, *_bind(signature, instance, args, kwargs))
 
     if is_async(function):
 
         async def async_around(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            if not listening():
+            if not live():
                 return await wrapped(*args, **kwargs)
+            after, error = holder.after, holder.error
+            assert after is not None and error is not None
             state = enter(instance, args, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
@@ -472,8 +749,10 @@ def _general_wrapper(value: Any, kind: str, gate: tuple[Any, ...] | None, hooks:
         return wrapt.FunctionWrapper(value, async_around)
 
     def around(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        if not listening():
+        if not live():
             return wrapped(*args, **kwargs)
+        after, error = holder.after, holder.error
+        assert after is not None and error is not None
         state = enter(instance, args, kwargs)
         try:
             result = wrapped(*args, **kwargs)
@@ -485,14 +764,62 @@ def _general_wrapper(value: Any, kind: str, gate: tuple[Any, ...] | None, hooks:
     return wrapt.FunctionWrapper(value, around)
 
 
+_SWITCH = "__eventweave_switch__"
+
+
+def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Callable[[], None]]:
+    """Weave ``hook`` onto a function being decorated (``@emits``): ``(result, release)``.
+
+    A plain Python function is woven in place and returned as it is; anything
+    else gets a wrapper. ``release()`` returns it to its original form.
+    """
+    if _codegen.can_generate(function) and not os.environ.get(_codegen.INPLACE_ENV):
+        has_self = kind in ("auto", "classmethod") and function.__code__.co_argcount > 0
+        pristine = _codegen.copy_function(function)
+        bind = _binder(
+            Site(target, None, function.__name__, kind, function, (), is_async(function))
+        )
+
+        def listening() -> _codegen.Form:
+            return _codegen.forms_for(
+                function,
+                pristine,
+                target=target,
+                has_self=has_self,
+                hooks=[hook],
+                polled=[
+                    o for o in hook.gate or () if not callable(getattr(o, _codegen.WATCH, None))
+                ],
+                bind=bind,
+                weak=True,
+            )
+
+        idle = function.__code__
+        switch = _codegen.Switch(function, idle, listening, hook.gate)
+        switch.attach()
+        # The function owns its switch (the gate's signals only hold it
+        # weakly): both go when the function does.
+        function.__dict__[_SWITCH] = switch
+        return function, lambda: switch.detach(final=idle)
+    holder = _Holder()
+    holder.before, holder.after, holder.error = hook.before, hook.after, hook.error
+    holder.gate = hook.gate
+    wrapper = _general_wrapper(function, kind, holder)
+
+    def release() -> None:
+        holder.before = None
+
+    return wrapper, release
+
+
 # -- weaving ------------------------------------------------------------------
 
 
 def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
-    # caller holds _lock
-    found: Resolved = resolve(weaving.target, owner, attribute)
+    """Weave ``weaving`` onto ``(owner, attribute)``; called without the lock held."""
     expand = getattr(weaving.advice, "expand", None)
     if expand is not None and not weaving._internal:
+        found = resolve(weaving.target, owner, attribute)
         if not isinstance(found.value, type):
             kind = type(found.value).__qualname__
             raise WeaveError(weaving.target, f"it is a {kind}; {weaving.advice!r} weaves classes")
@@ -500,28 +827,50 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
         _apply_parts(weaving, found.value, expand)
         return
     key = (id(owner), attribute)
-    slot = _slots.get(key)
-    if slot is None:
-        slot = _Slot(owner, attribute, found.defined)
-    site = slot.describe_site(weaving.target)
-    hook = weaving.advice.bind(site)
-    # bind() may have woven this very attribute (an advice marking its own
-    # target for within=): then that slot is the one to stack on.
-    slot = _slots.get(key, slot)
-    slot.layers.append((weaving, hook))
-    # Registered before rebuilding: the slots of subclasses (or of objects of
-    # this class) are rebuilt with it and must find this one to inherit from,
-    # not the wrapper it has just installed.
-    _slots[key] = slot
-    try:
-        slot.rebuild()
-    except BaseException:
-        slot.layers.pop()
-        hook.close()
-        if not slot.layers and slot.installed is MISSING:
-            _slots.pop(key, None)
-        raise
-    weaving._slot, weaving._hook, weaving._state = slot, hook, _APPLIED
+    for _attempt in range(8):
+        with _lock:
+            if weaving._state != _PENDING:
+                return
+            slot = _slots.get(key)
+            found = resolve(weaving.target, owner, attribute)
+            if slot is None:
+                slot = _Slot(owner, attribute, found, weaving.target)
+            site = slot.site
+        # Outside the lock: binding runs the advice's code, which may import
+        # (a plan resolving its signals) or weave (a flow mark).
+        hook = weaving.advice.bind(site)
+        try:
+            with _lock:
+                current = _slots.get(key)
+                if weaving._state != _PENDING:
+                    target_slot = None
+                elif current is not None and current.site.function is site.function:
+                    target_slot = current  # stack on it (bind() may have made it)
+                elif (
+                    current is None
+                    and resolve(weaving.target, owner, attribute).value is found.value
+                ):
+                    target_slot = slot
+                    slot.register()
+                else:
+                    target_slot = None  # the attribute changed meanwhile: look again
+                if target_slot is not None:
+                    target_slot.add(weaving, hook)
+                    _applied(weaving, target_slot)
+                    return
+        except BaseException:
+            _close([hook])
+            raise
+        _close([hook])
+        if weaving._state != _PENDING:
+            return
+    raise WeaveError(weaving.target, "the attribute keeps changing while it is being woven")
+
+
+def _applied(weaving: Weaving, slot: _Slot) -> None:
+    # caller holds _lock
+    weaving._slot, weaving._hook, weaving._state = slot, slot.layers[-1][1], _APPLIED
+    _located(weaving, slot.key)
 
 
 def _apply_parts(weaving: Weaving, cls: type, expand: Any) -> None:
@@ -532,51 +881,59 @@ def _apply_parts(weaving: Weaving, cls: type, expand: Any) -> None:
     ``woven()`` lists the class once, and unweaving it unweaves them all.
     All names are checked before anything is woven.
     """
-    # caller holds _lock
     names = expand(weaving.target, cls)
     parts: list[Weaving] = []
     try:
         for name in names:
-            for existing in _weavings:
-                if _same(existing, (cls, name), weaving.advice):
-                    break  # already woven alike (a decorator, say): not ours to undo
-            else:
+            with _lock:
+                if _find_at((cls, name), weaving.advice) is not None:
+                    continue  # already woven alike (a decorator, say): not ours to undo
                 part = Weaving(f"{weaving.target}.{name}", weaving.advice, (cls, name), True)
-                _apply(part, cls, name)
-                _weavings.append(part)
-                parts.append(part)
+                _remember(part)
+            _apply(part, cls, name)
+            parts.append(part)
     except BaseException:
         for part in reversed(parts):
             part.unweave()
         raise
-    weaving._parts, weaving._state = parts, _APPLIED
+    with _lock:
+        weaving._parts, weaving._state = parts, _APPLIED
+        assert weaving._pair is not None
+        _located(weaving, (id(weaving._pair[0]), weaving._pair[1]))
 
 
 def _on_import(weaving: Weaving, module: types.ModuleType, path: list[str]) -> None:
     # Runs inside the user's import statement: an error here must not break
     # their import, so it is logged and kept on the weaving instead.
-    with _lock:
-        if weaving._state != _PENDING:
-            return
-        try:
-            owner, attribute = walk(weaving.target, module, path)
-            _apply(weaving, owner, attribute)
-        except (WeaveError, ValueError) as exc:  # ValueError: an advice refusing what it found
+    if weaving._state != _PENDING:
+        return
+    try:
+        owner, attribute = walk(weaving.target, module, path)
+        _apply(weaving, owner, attribute)
+    except (WeaveError, ValueError, TypeError) as exc:  # an advice refusing what it found
+        with _lock:
+            if weaving._state != _PENDING:
+                return
             weaving.error, weaving._state = exc, _FAILED
-            logger.error(
-                "%s (module %s was imported, the weaving is not applied)", exc, module.__name__
-            )
+        logger.error(
+            "%s (module %s was imported, the weaving is not applied)", exc, module.__name__
+        )
 
 
-def _same(weaving: Weaving, target: Any, advice: Advice) -> bool:
-    if weaving.advice != advice or weaving._state in (_UNWOVEN, _FAILED):
-        return False
-    if isinstance(target, str):
-        return weaving.target == target
-    pair = weaving._pair
-    if pair is None and weaving._slot is not None:
-        pair = (weaving._slot.owner, weaving._slot.attribute)
-    return pair is not None and pair[0] is target[0] and pair[1] == target[1]
+def _find_at(pair: tuple[Any, str], advice: Advice) -> Weaving | None:
+    # caller holds _lock
+    for existing in _by_location.get((id(pair[0]), pair[1]), ()):
+        if existing.advice == advice and existing._state == _APPLIED:
+            return existing
+    return None
+
+
+def _find_target(target: str, advice: Advice) -> Weaving | None:
+    # caller holds _lock
+    existing = _by_target.get((target, advice))
+    if existing is not None and existing._state in (_PENDING, _APPLIED):
+        return existing
+    return None
 
 
 def weave(target: str | tuple[Any, str], advice: Advice, *, _internal: bool = False) -> Weaving:
@@ -598,43 +955,46 @@ def weave(target: str | tuple[Any, str], advice: Advice, *, _internal: bool = Fa
             f"got {type(advice).__qualname__}"
         )
         raise TypeError(msg)
-    with _lock:
-        if isinstance(target, str):
-            module_name, path = parse_target(target)
-            module = imported(module_name)
-            if module is not None:
-                owner, attribute = walk(target, module, path)
-                return _weave_now(target, (owner, attribute), advice, _internal, pair_given=False)
-            for existing in _weavings:
-                if _same(existing, target, advice):
-                    return existing
+    if isinstance(target, str):
+        module_name, path = parse_target(target)
+        module = imported(module_name)
+        if module is not None:
+            owner, attribute = walk(target, module, path)  # outside the lock: may run user code
+            return _weave_now(target, (owner, attribute), advice, _internal, named=True)
+        with _lock:
+            existing = _find_target(target, advice)
+            if existing is not None:
+                return existing
             weaving = Weaving(target, advice, None, _internal)
-            _weavings.append(weaving)
-        elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
-            return _weave_now(describe(*target), target, advice, _internal, pair_given=True)
-        else:
-            msg = (
-                f"target must be 'package.module:Qual.name' or an (owner, 'attribute') pair, "
-                f"got {target!r}"
-            )
-            raise TypeError(msg)
-
-    # Outside the lock: the callback runs at once if the module got imported
-    # meanwhile, and later from the thread completing its import.
-    when_loaded(module_name, lambda module: _on_import(weaving, module, path))
-    return weaving
+            _remember(weaving)
+        # The callback runs at once if the module got imported meanwhile, and
+        # later from the thread completing its import.
+        when_loaded(module_name, lambda module: _on_import(weaving, module, path))
+        return weaving
+    if isinstance(target, tuple) and len(target) == 2 and isinstance(target[1], str):
+        return _weave_now(describe(*target), target, advice, _internal, named=False)
+    msg = (
+        f"target must be 'package.module:Qual.name' or an (owner, 'attribute') pair, got {target!r}"
+    )
+    raise TypeError(msg)
 
 
 def _weave_now(
-    target: str, pair: tuple[Any, str], advice: Advice, internal: bool, *, pair_given: bool
+    target: str, pair: tuple[Any, str], advice: Advice, internal: bool, *, named: bool
 ) -> Weaving:
-    # caller holds _lock
-    for existing in _weavings:
-        if _same(existing, pair, advice):
+    with _lock:
+        existing = _find_at(pair, advice) or (_find_target(target, advice) if named else None)
+        if existing is not None:
             return existing
-    weaving = Weaving(target, advice, pair if pair_given else None, internal)
-    _apply(weaving, *pair)
-    _weavings.append(weaving)
+        weaving = Weaving(target, advice, None if named else pair, internal)
+        _remember(weaving)
+    try:
+        _apply(weaving, *pair)
+    except BaseException:
+        with _lock:
+            weaving._state = _UNWOVEN
+            _forget(weaving)
+        raise
     return weaving
 
 
@@ -651,25 +1011,34 @@ def unweave_all() -> None:
     advices holding them; those held by ``@emits``-decorated functions stay,
     as the functions do.
     """
+    closing: list[Hook] = []
     with _lock:
         for weaving in reversed(list(_weavings)):
-            if not weaving._internal:
-                weaving.unweave()
+            if not weaving._internal and weaving._state != _UNWOVEN:
+                closing += weaving._detach()
+    _close(closing)
 
 
-def refresh() -> None:
-    """Rebuild every woven wrapper (after a change to what the hooks' gates read)."""
+def refresh(function: Any = None) -> None:
+    """Rebuild woven code after a change to what the hooks' gates read.
+
+    :param function: only the slots whose hooks are bound to this function
+        (a marker was set on it); None rebuilds every slot.
+    """
     with _lock:
-        for slot in list(_slots.values()):
-            if slot.layers:
-                slot.rebuild()
+        if function is None:
+            targets = [slot for slot in _slots.values() if slot.layers]
+        else:
+            targets = [slot for slot in _by_function.get(id(function), ()) if slot.layers]
+        for slot in targets:
+            slot.rebuild()
 
 
 def slots() -> Iterator[tuple[Any, str, Any]]:
     """``(owner, attribute, original)`` of every woven attribute (for tests and tools)."""
     with _lock:
-        for slot in list(_slots.values()):
-            yield slot.owner, slot.attribute, slot.underlying()[0]
+        found = [(s.owner, s.attribute, s.underlying()) for s in _slots.values()]
+    yield from found
 
 
 def original_of(obj: Any) -> Any:
@@ -678,6 +1047,6 @@ def original_of(obj: Any) -> Any:
     if slot is None:
         return obj
     with _lock:
-        if slot.installed is obj:
-            return slot.underlying()[0]
+        if slot.installed is obj or slot.function is obj:
+            return slot.underlying()
     return obj

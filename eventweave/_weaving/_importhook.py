@@ -1,21 +1,26 @@
 """Run a callback once a module has *finished* importing.
 
-wrapt's post-import hooks fire after a module's body has run, which is what a
-lazy weaving needs, except in one case: a module that is already in
-``sys.modules`` but still running its body (a weaving made from inside its own
-import, a circular import, another thread importing it). wrapt calls the hook
-at once then, before the module defines what is to be woven.
+The import system runs a module's body with ``module.__spec__._initializing``
+set, and clears it once the body has run and the module is in ``sys.modules``
+for good (``importlib._bootstrap._load_unlocked``, the same on Python
+3.10 to 3.13). That one assignment is the moment a lazy weaving needs, whoever
+imports the module, top-level module or submodule, and however the import
+started (this thread, another thread, a circular import, the module's own
+body weaving itself):
 
-For those, this module waits for the end of the import itself:
+- a module already in ``sys.modules`` but still running its body gets its
+  spec's class swapped, for that moment only, for a subclass whose
+  ``__setattr__`` notices ``_initializing`` turning false (instance
+  ``__class__`` assignment, which the language supports for plain classes);
+- a module not imported yet is noticed by a finder placed first on
+  ``sys.meta_path`` while anything is awaited; it asks the finders after it
+  for the spec and hooks that spec the same way. Names nobody awaits cost one
+  dict lookup. An import that had already passed that point when its name
+  started being awaited is reported at the next import of anything.
 
-- a submodule is finished when the import system does
-  ``setattr(parent_package, child, module)``, right after the module's body
-  ran; the parent package's class is swapped, for that moment only, for a
-  subclass whose ``__setattr__`` notices it (module ``__class__`` assignment is
-  supported by the language for exactly this kind of use);
-- a top-level module (no parent) is retried when the next module not yet in
-  ``sys.modules`` is imported, by a finder placed first on ``sys.meta_path``
-  that never finds anything.
+Callbacks run in the importing thread, right after the body, outside any
+lock of this module. A module whose body raises is not reported: its
+callbacks wait for the next attempt to import it.
 """
 
 from __future__ import annotations
@@ -26,31 +31,22 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 __all__ = ["initializing", "when_loaded"]
 
 Callback = Callable[[types.ModuleType], None]
 
 _lock = threading.Lock()
-_in_registration = threading.local()
-_notifying = threading.local()
-_in_registration.active = False
+# Module name -> callbacks waiting for its import to finish.
 _waiting: dict[str, list[Callback]] = {}
-# Parent packages being watched, by id: (the package, its original class,
-# the names of the children whose import is awaited).
-_parents: dict[int, tuple[types.ModuleType, type, set[str]]] = {}
+# id(spec) -> (spec, its original class): specs whose class is swapped.
+_hooked: dict[int, tuple[Any, type]] = {}
+_finding = threading.local()
 
 
 def initializing(module: types.ModuleType) -> bool:
     """Whether ``module`` is still running its body."""
     spec = getattr(module, "__spec__", None)
-    if spec is None or not getattr(spec, "_initializing", False):
-        return False
-    # Inside wrapt's notification the body has run, though the spec says
-    # otherwise until the loader returns: weavings made from those callbacks
-    # (a flow mark bound with its advice) must apply at once too.
-    return module.__name__ not in getattr(_notifying, "names", ())
+    return spec is not None and bool(getattr(spec, "_initializing", False))
 
 
 def when_loaded(name: str, callback: Callback) -> None:
@@ -59,115 +55,125 @@ def when_loaded(name: str, callback: Callback) -> None:
     At once if it already has; otherwise from the thread that completes the
     import, outside any lock of ours.
     """
-    module = sys.modules.get(name)
-    if module is not None:
-        _loaded_or_wait(name, module, callback)
-        return
-    registering = threading.get_ident()
-
-    def hook(mod: types.ModuleType) -> None:
-        # wrapt notifies from inside the loader, after the body has run but
-        # while the spec still says "initializing": trust it then. Only a call
-        # made during the registration below (the module entered sys.modules
-        # meanwhile, another thread importing it) must check.
-        if registering == threading.get_ident() and _in_registration.active:
-            _loaded_or_wait(name, mod, callback)
-            return
-        names: frozenset[str] = getattr(_notifying, "names", frozenset())
-        _notifying.names = names | {name}
-        try:
-            callback(mod)
-        finally:
-            _notifying.names = names
-
-    _in_registration.active = True
-    try:
-        wrapt.register_post_import_hook(hook, name)
-    finally:
-        _in_registration.active = False
-
-
-def _loaded_or_wait(name: str, module: types.ModuleType, callback: Callback) -> None:
-    if not initializing(module):
-        callback(module)
-        return
     with _lock:
-        first = name not in _waiting
-        _waiting.setdefault(name, []).append(callback)
-    if first and not _watch_parent(name):
-        _install_finder()
+        module = sys.modules.get(name)
+        if module is not None and not initializing(module):
+            ready = True
+        else:
+            ready = False
+            _waiting.setdefault(name, []).append(callback)
+            if module is not None:
+                _hook_spec(module.__spec__)
+            elif _Finder not in sys.meta_path:
+                sys.meta_path.insert(0, _Finder)
+    if ready:
+        callback(module)  # type: ignore[arg-type]
+        return
+    if module is not None and not initializing(module):
+        # It finished between the check above and the hook: nobody will tell us.
+        _fire(name)
 
 
 def _fire(name: str) -> None:
     module = sys.modules.get(name)
     if module is None or initializing(module):
-        return
+        return  # its body raised (or it is not done): wait for the next import
     with _lock:
         callbacks = _waiting.pop(name, [])
+        _drop_finder_if_idle()
     for callback in callbacks:
         callback(module)
 
 
-# -- submodules: the import system sets them on their parent package ----------
+def _drop_finder_if_idle() -> None:
+    # caller holds _lock
+    if not _waiting and _Finder in sys.meta_path:
+        sys.meta_path.remove(_Finder)
 
 
-def _watch_parent(name: str) -> bool:
-    parent_name, _, child = name.rpartition(".")
-    parent = sys.modules.get(parent_name) if parent_name else None
-    if parent is None:
-        return False
-    with _lock:
-        entry = _parents.get(id(parent))
-        if entry is not None:
-            entry[2].add(child)
-            return True
-        original = type(parent)
-        try:
-            watching = type("ImportWatchingModule", (original,), {"__setattr__": _parent_setattr})
-            parent.__class__ = watching
-        except TypeError:
-            return False  # a module type that refuses it: fall back to the finder
-        _parents[id(parent)] = (parent, original, {child})
-    return True
+# -- specs that tell when their module is done --------------------------------
 
 
-def _parent_setattr(self: types.ModuleType, attribute: str, value: Any) -> None:
-    entry = _parents.get(id(self))
-    original: Any = entry[1] if entry is not None else types.ModuleType
+def _hook_spec(spec: Any) -> None:
+    # caller holds _lock
+    if spec is None or id(spec) in _hooked:
+        return
+    original = type(spec)
+    try:
+        watching = _watching_class(original)
+        spec.__class__ = watching
+    except TypeError:
+        return  # a spec type that refuses it: wrapt-style loaders are not ours to patch
+    _hooked[id(spec)] = (spec, original)
+
+
+_classes: dict[type, type] = {}
+
+
+def _watching_class(original: type) -> type:
+    cls = _classes.get(original)
+    if cls is None:
+        cls = _classes[original] = type(
+            original.__name__, (original,), {"__setattr__": _spec_setattr, "__slots__": ()}
+        )
+    return cls
+
+
+def _spec_setattr(self: Any, attribute: str, value: Any) -> None:
+    entry = _hooked.get(id(self))
+    original: Any = entry[1] if entry is not None else type(self).__mro__[1]
     original.__setattr__(self, attribute, value)
-    if entry is None or attribute not in entry[2]:
-        return
-    fullname = f"{self.__name__}.{attribute}"
-    if not isinstance(value, types.ModuleType) or value is not sys.modules.get(fullname):
-        return
-    if initializing(value):  # set on its parent before its body finished: not yet
+    if attribute != "_initializing" or value or entry is None:
         return
     with _lock:
-        entry[2].discard(attribute)
-        if not entry[2]:
-            del _parents[id(self)]
-            original.__setattr__(self, "__class__", original)
-    _fire(fullname)
+        if _hooked.pop(id(self), None) is not None:
+            object.__setattr__(self, "__class__", original)
+    _fire(self.name)
 
 
-# -- top-level modules: retried at the next import ------------------------------
-
-
-class _RetryFinder:
-    """A ``sys.meta_path`` entry that finds nothing; it only retries waiting callbacks."""
+class _Finder:
+    """A ``sys.meta_path`` entry that finds nothing itself: it hooks the specs others find."""
 
     @staticmethod
-    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
-        for waiting in list(_waiting):
-            module = sys.modules.get(waiting)
-            if module is not None and not initializing(module):
-                _fire(waiting)
-        with _lock:
-            if not _waiting and _RetryFinder in sys.meta_path:
-                sys.meta_path.remove(_RetryFinder)
+    def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+        _sweep(name)
+        if name not in _waiting:
+            return None
+        busy: set[str] = getattr(_finding, "names", set())
+        if name in busy:
+            return None
+        _finding.names = busy | {name}
+        try:
+            spec = _find_with_others(name, path, target)
+        finally:
+            _finding.names = busy
+        if spec is not None:
+            with _lock:
+                if name in _waiting:
+                    _hook_spec(spec)
+        return spec
 
 
-def _install_finder() -> None:
-    with _lock:
-        if _RetryFinder not in sys.meta_path:
-            sys.meta_path.insert(0, _RetryFinder)
+def _sweep(importing: str) -> None:
+    # An import that was past its own find_spec when its name started being
+    # awaited is never seen by this finder, nor is one whose spec refused the
+    # hook: report those at the next import of anything.
+    for name in list(_waiting):
+        if name == importing:
+            continue
+        module = sys.modules.get(name)
+        if module is not None and not initializing(module):
+            _fire(name)
+
+
+def _find_with_others(name: str, path: Any, target: Any) -> Any:
+    for finder in list(sys.meta_path):
+        if finder is _Finder:
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        spec = find_spec(name, path, target)
+        if spec is not None:
+            return spec
+    return None

@@ -22,6 +22,7 @@ from eventweave._weaving import (
     Site,
     WeaveError,
     Weaving,
+    code_of,
     parse_target,
     weave,
     woven,
@@ -252,7 +253,7 @@ def _calls(cls: type, namespace: dict[str, Any], name: str) -> bool:
                 # Only functions whose globals are the step's module look the
                 # woven name up there; a base class from another module that
                 # calls its own ``login`` would never emit.
-                if function.__globals__ is namespace and name in _names(function.__code__):
+                if function.__globals__ is namespace and name in _names(code_of(function)):
                     return True
     return False
 

@@ -1101,14 +1101,16 @@ def test_unweave_restores_the_original_methods(helpers: types.ModuleType) -> Non
     originals = {
         (helper, method): vars(getattr(helpers, helper))[method] for helper, method, _ in TABLE
     }
+    codes = {key: function.__code__ for key, function in originals.items()}
     weavings = instrument_helpers(helpers.__name__)
-    assert vars(helpers.ItemHelper)["removeItem"] is not originals["ItemHelper", "removeItem"]
+    assert any(owner is helpers.ItemHelper and name == "removeItem" for owner, name, _ in slots())
 
     for weaving in weavings:
         weaving.unweave()
 
     for (helper, method), original in originals.items():
         assert vars(getattr(helpers, helper))[method] is original
+        assert original.__code__ is codes[helper, method]
     assert not list(slots())  # the helper scope marks are gone too
 
 

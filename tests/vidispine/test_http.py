@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from eventweave import MASK, muted, silent, woven
+from eventweave._weaving import slots
 from eventweave.testing import CapturedEvent, capture
 from eventweave.vidispine import signals
 from eventweave.vidispine._http import ROUTES, Route, instrument_http
@@ -350,13 +351,16 @@ def test_session_weaving_affects_only_that_session(stub: StubServer, events: lis
 
 def test_unweave_restores_session_request_exactly(stub: StubServer, events: list[Any]) -> None:
     original = vars(requests.Session)["request"]
+    code = original.__code__
     weaving = instrument_http(stub.api)
-    assert vars(requests.Session)["request"] is not original
+    assert any(owner is requests.Session for owner, _, _ in slots())
 
     weaving.unweave()
     requests.get(f"{stub.api}/user/alice", timeout=5)
 
     assert vars(requests.Session)["request"] is original
+    assert original.__code__ is code
+    assert not any(owner is requests.Session for owner, _, _ in slots())
     assert events == []
 
 

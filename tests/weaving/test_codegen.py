@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dis
 import inspect
 import linecache
+import os
 import sys
 import traceback
 import types
@@ -14,7 +16,8 @@ import wrapt
 
 from eventweave import Emit, Signal, silent, weave
 from eventweave._weaving import Advice, Hook, Site
-from eventweave._weaving._codegen import DISABLE_ENV, can_generate, compose, shape_of
+from eventweave._weaving._codegen import DISABLE_ENV, INPLACE_ENV, can_generate, compose, shape_of
+from eventweave.testing import capture
 
 
 class Listening:
@@ -93,25 +96,50 @@ def _generated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DISABLE_ENV, raising=False)
 
 
-def test_wrapper_code_is_named_after_the_target() -> None:
-    weave((Invoice, "pay"), Emit(Signal()))
-    code = vars(Invoice)["pay"].__code__
+def woven_form(owner: Any, attribute: str) -> types.CodeType:
+    """The code a woven function runs right now."""
+    return getattr(vars(owner)[attribute], "__func__", vars(owner)[attribute]).__code__
+
+
+def test_listening_form_is_named_after_the_target() -> None:
+    signal = Signal()
+    weave((Invoice, "pay"), Emit(signal))
+    with capture(signal):
+        code = woven_form(Invoice, "pay")
     assert code.co_filename == f"<eventweave woven {__name__}:Invoice.pay>"
+    assert code.co_name == "pay"
 
 
-def test_generated_source_is_in_linecache_with_no_mtime() -> None:
+def test_a_wrappers_idle_form_is_named_after_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(INPLACE_ENV, "1")
     weave((Invoice, "pay"), Emit(Signal()))
-    filename = vars(Invoice)["pay"].__code__.co_filename
-    _size, mtime, lines, name = linecache.cache[filename]  # type: ignore[misc]
-    assert mtime is None  # so linecache.checkcache() keeps it
-    assert name == filename
-    assert lines[0].startswith("def pay(self, amount, currency=")
-    linecache.checkcache()
-    assert linecache.getline(filename, 1) == lines[0]
+    code = woven_form(Invoice, "pay")
+    assert code.co_filename == f"<eventweave wrapper {__name__}:Invoice.pay>"
+    assert linecache.getline(code.co_filename, code.co_firstlineno + 2).strip() == (
+        "return _ew_original(self, amount, currency)"
+    )
+
+
+def test_generated_source_is_in_linecache_with_no_mtime_until_unwoven() -> None:
+    signal = Signal()
+    weaving = weave((Invoice, "pay"), Emit(signal))
+    with capture(signal):
+        filename = woven_form(Invoice, "pay").co_filename
+        _size, mtime, lines, name = linecache.cache[filename]  # type: ignore[misc]
+        assert mtime is None  # so linecache.checkcache() keeps it
+        assert name == filename
+        assert any("_ew_original(self, amount, currency)" in line for line in lines)
+        linecache.checkcache()
+        assert linecache.getline(filename, 1) == lines[0]
+        weaving.unweave()
+    assert filename not in linecache.cache  # nothing left behind
 
 
 @pytest.mark.parametrize("listening", [False, True], ids=["no receivers", "receivers"])
-def test_traceback_through_a_woven_call_shows_the_generated_line(listening: bool) -> None:
+def test_traceback_through_a_woven_call_shows_the_generated_line(
+    listening: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(INPLACE_ENV, "1")  # a wrapper adds a frame even while idle
     signal = Signal()
     weave((Invoice, "pay"), Emit(signal))
     if listening:
@@ -119,7 +147,8 @@ def test_traceback_through_a_woven_call_shows_the_generated_line(listening: bool
     with pytest.raises(ValueError) as info:
         Invoice().pay(3)
     frames = traceback.extract_tb(info.value.__traceback__)
-    woven = [f for f in frames if f.filename == f"<eventweave woven {__name__}:Invoice.pay>"]
+    role = "woven" if listening else "wrapper"
+    woven = [f for f in frames if f.filename == f"<eventweave {role} {__name__}:Invoice.pay>"]
     assert len(woven) == 1
     assert woven[0].line is not None
     assert "_ew_original(self, amount, currency)" in woven[0].line
@@ -127,23 +156,67 @@ def test_traceback_through_a_woven_call_shows_the_generated_line(listening: bool
     assert woven[0].line in formatted
 
 
-def test_stacked_weavings_compile_under_a_numbered_filename() -> None:
+def test_traceback_through_a_function_woven_in_place_has_no_extra_frame_while_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(INPLACE_ENV, raising=False)
     weave((Invoice, "pay"), Emit(Signal()))
-    first = vars(Invoice)["pay"].__code__.co_filename
-    weave((Invoice, "pay"), Emit(Signal()))
-    second = vars(Invoice)["pay"].__code__.co_filename
-    assert first == f"<eventweave woven {__name__}:Invoice.pay>"
-    assert second == f"<eventweave woven {__name__}:Invoice.pay#2>"
-    assert linecache.getline(first, 1) and linecache.getline(second, 1)
+    with pytest.raises(ValueError) as info:
+        Invoice().pay(3)
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert not [f for f in frames if f.filename.startswith("<eventweave")]
+    assert frames[-1].name == "pay" and frames[-1].filename == __file__
 
 
-def test_wrapper_takes_the_targets_parameters_without_packing() -> None:
-    weave((Invoice, "settle"), Emit(Signal()))
-    code = vars(Invoice)["settle"].__code__
-    original = vars(Invoice)["settle"].__wrapped__.__code__
+def test_stacked_weavings_share_one_listening_form_naming_the_target() -> None:
+    first, second = Signal(), Signal()
+    weave((Invoice, "pay"), Emit(first))
+    weave((Invoice, "pay"), Emit(second))
+    with capture(first, second):
+        code = woven_form(Invoice, "pay")
+    assert code.co_filename == f"<eventweave woven {__name__}:Invoice.pay>"
+
+
+def test_generated_code_takes_the_targets_parameters_without_packing() -> None:
+    signal = Signal()
+    original = vars(Invoice)["settle"].__code__
+    weave((Invoice, "settle"), Emit(signal))
+    with capture(signal):
+        code = woven_form(Invoice, "settle")
+    assert code is not original
     assert code.co_argcount == original.co_argcount
     assert code.co_varnames[: code.co_argcount] == ("self", "amount")
     assert not code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+
+
+def test_generated_code_reads_no_global_of_the_users_module() -> None:
+    signal = Signal()
+    weave((Invoice, "settle"), Emit(signal))
+    with capture(signal):
+        code = woven_form(Invoice, "settle")
+    assert code.co_names == tuple(n for n in code.co_names if not n.startswith("_ew_"))
+    loads = [i for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
+    assert loads == []
+
+
+def test_templates_are_shared_by_functions_of_the_same_shape() -> None:
+    def make() -> type:
+        class Twin:
+            def settle(self, amount: int) -> int:
+                return amount
+
+        return Twin
+
+    one, two = make(), make()
+    signal = Signal()
+    weave((one, "settle"), Emit(signal))
+    weave((two, "settle"), Emit(signal))
+    with capture(signal):
+        first, second = woven_form(one, "settle"), woven_form(two, "settle")
+    assert first is not second
+    assert first.co_code == second.co_code
+    # each calls its own original
+    assert first.co_consts != second.co_consts
 
 
 def test_defaults_are_the_original_objects() -> None:
@@ -351,17 +424,19 @@ class Watchable:
             callback()
 
 
-def test_watched_gate_is_one_flag_updated_on_announcements() -> None:
+def test_watched_gate_switches_the_code_on_announcements() -> None:
     watched = Watchable()
     advice = Recorder(gate=(watched,))
+    idle = vars(Invoice)["settle"].__code__
     weave((Invoice, "settle"), advice)
-    wrapper = vars(Invoice)["settle"]
-    assert wrapper.__globals__["_ew_live"] is False
+    function = vars(Invoice)["settle"]
+    assert function.__code__ is idle or INPLACE_ENV in os.environ
     Invoice().settle(1)
     watched.listen(True)
-    assert wrapper.__globals__["_ew_live"] is True
+    assert function.__code__.co_filename.startswith("<eventweave woven ")
     Invoice().settle(2)
     watched.listen(False)
+    assert not function.__code__.co_filename.startswith("<eventweave woven ")
     Invoice().settle(3)
     assert [entry[3] for entry in advice.log if entry[0] == "before"] == [(2,)]
 

@@ -14,6 +14,7 @@ import pytest
 
 from eventweave import Emit, Signal, WeaveError, Weaving, unweave_all, weave, woven
 from eventweave._weaving import slots, when_imported
+from eventweave._weaving._codegen import INPLACE_ENV
 from eventweave.testing import capture
 from tests.fixtures import PACKAGE, forget
 
@@ -71,6 +72,21 @@ def post() -> Signal:
     return Signal()
 
 
+def woven_at(owner: Any, attribute: str) -> bool:
+    """Whether ``(owner, attribute)`` is woven, in place or by a wrapper."""
+    return any(o is owner and a == attribute for o, a, _ in slots())
+
+
+@pytest.fixture
+def wrapper_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(INPLACE_ENV, "1")
+
+
+@pytest.fixture
+def inplace_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(INPLACE_ENV, raising=False)
+
+
 def listen(signal: Signal) -> list[Any]:
     got: list[Any] = []
     signal.connect(lambda sender, **kw: got.append((sender, kw)), weak=False)
@@ -84,7 +100,7 @@ def test_string_target_of_an_imported_module_is_woven_at_once(pre: Signal) -> No
     weaving = weave(f"{__name__}:Invoice.pay", Emit(pre))
     assert weaving.applied
     assert not weaving.pending
-    assert vars(Invoice)["pay"] is not vars(Invoice)["pay"].__wrapped__
+    assert woven_at(Invoice, "pay")
 
 
 def test_pair_target_is_woven_at_once_and_named_like_a_string_target(pre: Signal) -> None:
@@ -216,11 +232,16 @@ def test_stacked_weavings_removed_in_any_order_restore_the_original(
     order: tuple[int, int], pre: Signal, post: Signal
 ) -> None:
     original = vars(Invoice)["pay"]
+    code = original.__code__
     weavings = [weave((Invoice, "pay"), Emit(pre)), weave((Invoice, "pay"), Emit(post))]
     weavings[order[0]].unweave()
-    assert vars(Invoice)["pay"] is not original
+    assert woven_at(Invoice, "pay")
+    with capture(pre, post) as events:
+        Invoice().pay(1)
+    assert [event.signal for event in events] == [(pre, post)[1 - order[0]]]
     weavings[order[1]].unweave()
     assert vars(Invoice)["pay"] is original
+    assert original.__code__ is code
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)], ids=["first then second", "second then first"])
@@ -319,9 +340,10 @@ def test_weaving_is_a_context_manager_that_unweaves_on_exit(pre: Signal) -> None
     original = vars(Invoice)["pay"]
     with weave((Invoice, "pay"), Emit(pre)) as weaving:
         assert isinstance(weaving, Weaving)
-        assert vars(Invoice)["pay"] is not original
+        assert woven_at(Invoice, "pay")
     assert vars(Invoice)["pay"] is original
     assert not woven()
+    assert not woven_at(Invoice, "pay")
 
 
 def test_weaving_again_after_unweave_makes_a_new_handle(pre: Signal) -> None:
@@ -353,6 +375,7 @@ def test_unweave_all_restores_every_original(pre: Signal, post: Signal) -> None:
     assert not [owner for owner, _, _ in slots() if owner in (Invoice, CreditNote)]
 
 
+@pytest.mark.usefixtures("wrapper_path")
 def test_attribute_replaced_after_weaving_is_left_alone_on_unweave(
     pre: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -371,6 +394,30 @@ def test_attribute_replaced_after_weaving_is_left_alone_on_unweave(
     assert "replaced after being woven" in caplog.text
 
 
+@pytest.mark.usefixtures("inplace_path")
+def test_function_woven_in_place_gets_its_code_back_though_its_attribute_was_replaced(
+    pre: Signal,
+) -> None:
+    class Local:
+        def pay(self) -> str:
+            return "original"
+
+    def replacement(self: Any) -> str:
+        return "replacement"
+
+    original = vars(Local)["pay"]
+    code = original.__code__
+    weaving = weave((Local, "pay"), Emit(pre))
+    Local.pay = replacement  # type: ignore[method-assign]
+    with capture(pre) as events:
+        assert original(Local()) == "original"  # the function itself still emits
+        weaving.unweave()
+    assert len(events) == 1
+    assert vars(Local)["pay"] is replacement
+    assert original.__code__ is code
+
+
+@pytest.mark.usefixtures("wrapper_path")
 def test_attribute_replaced_after_weaving_is_woven_again_with_a_warning(
     pre: Signal, post: Signal, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -507,7 +554,7 @@ def test_within_target_in_a_module_mid_import_is_applied(
             sys.modules.pop(name, None)
 
 
-def test_top_level_module_woven_mid_import_is_applied_at_the_next_import(
+def test_top_level_module_woven_mid_import_is_applied_when_its_import_ends(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "toplevel_selfweave.py").write_text(
@@ -520,9 +567,7 @@ def test_top_level_module_woven_mid_import_is_applied_at_the_next_import(
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         module = importlib.import_module("toplevel_selfweave")
-        assert module.weaving.pending  # no parent package to watch: waits for an import
-        importlib.import_module("toplevel_next")  # the next module imported retries it
-        assert module.weaving.applied
+        assert module.weaving.applied  # no other import needed
         with capture(module.saved) as events:
             module.save()
         assert len(events) == 1

@@ -1,7 +1,9 @@
 """One behaviour, every kind of target: functions, methods, descriptors, C and odd callables.
 
-Kinds whose target is a plain Python function run twice: through the
-generated wrapper and through wrapt's general one (``EVENTWEAVE_DISABLE_CODEGEN``).
+Kinds whose target is a plain Python function run on every path that can
+serve them: woven in place (a function defined under that very name), through
+a generated wrapper (``EVENTWEAVE_DISABLE_INPLACE`` forces it), and through
+wrapt's general wrapper (``EVENTWEAVE_DISABLE_CODEGEN``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 
 from eventweave import Emit, Signal, weave
 from eventweave._weaving import Advice, Hook, Site
-from eventweave._weaving._codegen import DISABLE_ENV
+from eventweave._weaving._codegen import DISABLE_ENV, INPLACE_ENV
 from eventweave._weaving._targets import MISSING
 from eventweave.testing import capture
 
@@ -34,8 +36,9 @@ class Kind:
     call: Callable[[Any], Any]  # calls the target through the owner, awaiting if needed
     sender: Any  # what the default sender rule must give
     parameter: str  # the name of the first parameter after self
-    python: bool  # a plain Python function underneath: the generated wrapper applies
-    path: str = "generated"  # or "wrapt", when code generation is disabled
+    python: bool  # a plain Python function underneath: generated code applies
+    inplace: bool = False  # defined under that very name: woven in place by default
+    path: str = "wrapper"  # "inplace", "wrapper" or "wrapt"
 
 
 def run(value: Any) -> Any:
@@ -101,23 +104,25 @@ def function_kind() -> Kind:
 
 def method_kind() -> Kind:
     service = make_service()
-    return Kind(service, "method", lambda x: service().method(x), service, "x", True)
+    return Kind(service, "method", lambda x: service().method(x), service, "x", True, True)
 
 
 def classmethod_kind() -> Kind:
     service = make_service()
     sub: Any = type("SubService", (service,), {})
-    return Kind(service, "klass", lambda x: sub.klass(x), sub, "x", True)
+    return Kind(service, "klass", lambda x: sub.klass(x), sub, "x", True, True)
 
 
 def staticmethod_kind() -> Kind:
     service = make_service()
-    return Kind(service, "static", lambda x: service().static(x), service, "x", True)
+    return Kind(service, "static", lambda x: service().static(x), service, "x", True, True)
 
 
 def async_kind() -> Kind:
     service = make_service()
-    return Kind(service, "coroutine", lambda x: run(service().coroutine(x)), service, "x", True)
+    return Kind(
+        service, "coroutine", lambda x: run(service().coroutine(x)), service, "x", True, True
+    )
 
 
 def inherited_kind() -> Kind:
@@ -174,20 +179,34 @@ KINDS: dict[str, Callable[[], Kind]] = {
     "async callable object": async_callable_object_kind,
 }
 
+
+def _paths(kind: Kind) -> tuple[str, ...]:
+    if not kind.python:
+        return ("wrapt",)
+    return ("inplace", "wrapper", "wrapt") if kind.inplace else ("wrapper", "wrapt")
+
+
 CASES = [
     pytest.param((name, path), id=f"{name}, {path}")
     for name, factory in KINDS.items()
-    for path in (("generated", "wrapt") if factory().python else ("wrapt",))
+    for path in _paths(factory())
 ]
+
+
+def use_path(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Make weaving take ``path``, whatever the environment the suite runs in."""
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    monkeypatch.delenv(INPLACE_ENV, raising=False)
+    if path == "wrapt":
+        monkeypatch.setenv(DISABLE_ENV, "1")
+    elif path == "wrapper":
+        monkeypatch.setenv(INPLACE_ENV, "1")
 
 
 @pytest.fixture(params=CASES)
 def kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kind]:
     name, path = request.param
-    if path == "wrapt":
-        monkeypatch.setenv(DISABLE_ENV, "1")
-    else:
-        monkeypatch.delenv(DISABLE_ENV, raising=False)
+    use_path(monkeypatch, path)
     made = KINDS[name]()
     made.path = path
     yield made
@@ -216,13 +235,25 @@ def test_woven_call_returns_what_the_original_returns(
         assert kind.call(GOOD) == expected
 
 
-def test_generated_wrapper_serves_python_targets_unless_disabled(
-    kind: Kind, signals: tuple[Signal, ...]
-) -> None:
+def test_each_path_serves_the_targets_it_is_for(kind: Kind, signals: tuple[Signal, ...]) -> None:
+    before = own(kind.owner, kind.attribute)
     weave((kind.owner, kind.attribute), Emit(*signals))
-    code = getattr(raw(getattr(kind.owner, kind.attribute)), "__code__", None)
-    generated = code is not None and code.co_filename.startswith("<eventweave woven ")
-    assert generated == (kind.python and kind.path == "generated")
+    attribute = own(kind.owner, kind.attribute)
+    function = raw(getattr(kind.owner, kind.attribute))
+    code = getattr(function, "__code__", None)
+    if kind.path == "inplace":
+        assert attribute is before  # nothing replaced
+        assert code is raw(before).__code__  # and its own code while nobody listens
+        with capture(*signals):
+            assert function.__code__.co_filename.startswith("<eventweave woven ")
+        assert function.__code__ is code
+    elif kind.path == "wrapper":
+        assert attribute is not before
+        assert code is not None and code.co_filename.startswith("<eventweave wrapper ")
+        with capture(*signals):
+            assert function.__code__.co_filename.startswith("<eventweave woven ")
+    else:
+        assert code is None or not code.co_filename.startswith("<eventweave")
 
 
 def test_pre_then_post_fire_once_each_with_the_result(
@@ -274,10 +305,13 @@ def test_unweave_restores_the_owners_attribute_exactly(
     kind: Kind, signals: tuple[Signal, ...]
 ) -> None:
     before = own(kind.owner, kind.attribute)
+    code = getattr(raw(before), "__code__", None)
     weaving = weave((kind.owner, kind.attribute), Emit(*signals))
-    assert own(kind.owner, kind.attribute) is not before
-    weaving.unweave()
+    with capture(*signals):
+        assert (own(kind.owner, kind.attribute) is before) == (kind.path == "inplace")
+        weaving.unweave()
     assert own(kind.owner, kind.attribute) is before
+    assert getattr(raw(before), "__code__", None) is code
 
 
 def test_signature_is_the_targets(kind: Kind, signals: tuple[Signal, ...]) -> None:
@@ -299,8 +333,21 @@ def test_unwrapping_reaches_the_target(kind: Kind, signals: tuple[Signal, ...]) 
     before = raw(inspect.unwrap(getattr(kind.owner, kind.attribute)))
     weave((kind.owner, kind.attribute), Emit(*signals))
     attribute = getattr(kind.owner, kind.attribute)
-    assert hasattr(attribute, "__wrapped__")
+    # A wrapper leads to the target; a target woven in place is the target.
+    assert hasattr(attribute, "__wrapped__") == (kind.path != "inplace")
     assert raw(inspect.unwrap(attribute)) is before
+
+
+def test_generator_and_async_generator_ness_is_the_targets(
+    kind: Kind, signals: tuple[Signal, ...]
+) -> None:
+    attribute = getattr(kind.owner, kind.attribute)
+    before = (inspect.isgeneratorfunction(attribute), inspect.isasyncgenfunction(attribute))
+    weave((kind.owner, kind.attribute), Emit(*signals))
+    attribute = getattr(kind.owner, kind.attribute)
+    assert (inspect.isgeneratorfunction(attribute), inspect.isasyncgenfunction(attribute)) == (
+        before
+    )
 
 
 def test_coroutine_function_ness_is_the_targets(kind: Kind, signals: tuple[Signal, ...]) -> None:
@@ -319,15 +366,11 @@ def test_no_receivers_no_signals_and_the_same_result(kind: Kind) -> None:
 
 # -- async: post after the awaited result -------------------------------------------
 
-PATHS = [pytest.param(False, id="generated"), pytest.param(True, id="wrapt")]
 
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param:
-        monkeypatch.setenv(DISABLE_ENV, "1")
-    else:
-        monkeypatch.delenv(DISABLE_ENV, raising=False)
+@pytest.fixture(params=["inplace", "wrapper", "wrapt"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    use_path(monkeypatch, request.param)
+    return str(request.param)
 
 
 class Steps:
@@ -469,8 +512,8 @@ def test_hooks_get_self_args_kwargs_and_named_alike_on_both_paths(
     args: tuple[Any, ...], kwargs: dict[str, Any], expected: tuple[Any, ...]
 ) -> None:
     advice = Seen()
-    weave((Flexible, "call"), advice)
     flexible = Flexible()
-    original = Flexible.call.__wrapped__  # type: ignore[attr-defined]
-    assert flexible.call(*args, **kwargs) == original(flexible, *args, **kwargs)
+    result = flexible.call(*args, **kwargs)
+    weave((Flexible, "call"), advice)
+    assert flexible.call(*args, **kwargs) == result
     assert advice.calls == [(flexible, *expected)]
