@@ -546,6 +546,8 @@ def _name(signal: Any) -> str:
 
 def _gate_of(signals: tuple[Any, ...]) -> tuple[Any, ...] | None:
     for signal in signals:
+        if isinstance(signal, Signal):
+            continue
         receivers = getattr(signal, "receivers", None)
         if not isinstance(receivers, (tuple, list, dict)):
             return None  # cannot tell cheaply whether it listens: always send
@@ -580,8 +582,30 @@ class _EmitHook(Hook):
         self.release = (
             require_flow_all(advice.within, _gate_of_hook(self)) if advice.within else None
         )
-        self.spec = _build_emit(advice, site)
-        self.before, self.after, self.error = self.spec.before, self.spec.after, self.spec.error  # type: ignore[method-assign]
+        _check_instance(advice, site)  # now: a bad instance= fails the weave, not a call
+
+    @functools.cached_property
+    def spec(self) -> types.SimpleNamespace:
+        """The closures and decisions of this hook, built on first need.
+
+        Weaving many targets nobody listens to builds none of them: the
+        listening form asks for them when someone connects.
+        """
+        spec = _build_emit(self.advice, self.site)
+        # Instance attributes from now on, shadowing the lazy lookups below.
+        self.before, self.after, self.error = spec.before, spec.after, spec.error  # type: ignore[method-assign]
+        return spec
+
+    def before(
+        self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
+    ) -> Any:
+        return self.spec.before(self_, args, kwargs, named)
+
+    def after(self, state: Any, result: Any) -> Any:
+        return self.spec.after(state, result)
+
+    def error(self, state: Any, exception: BaseException) -> None:
+        self.spec.error(state, exception)
 
     @property
     def gate(self) -> tuple[Any, ...] | None:
@@ -722,6 +746,20 @@ class _EmitHook(Hook):
 _RESERVED_SEND = frozenset({"sender", "signal", "result", "exception", "self"})
 
 
+def _check_instance(advice: Emit, site: Site) -> None:
+    rule = advice.instance
+    params = site.parameters
+    if (
+        isinstance(rule, str)
+        and rule not in ("self", "result")
+        and params
+        and rule not in params
+        and not _has_varkw(site.function)
+    ):
+        msg = f"instance={rule!r} is not a parameter of it; it takes {', '.join(params)}"
+        raise WeaveError(site.target, msg)
+
+
 def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     function = site.function
     method = site.name
@@ -753,11 +791,6 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     elif instance_rule in ("self", "result"):
         instance_mode, instance_arg = instance_rule, None
     else:
-        if params and instance_rule not in params and not has_varkw:
-            msg = (
-                f"instance={instance_rule!r} is not a parameter of it; it takes {', '.join(params)}"
-            )
-            raise WeaveError(site.target, msg)
         instance_mode, instance_arg = "param", instance_rule
     needs_call = instance_mode == "call" or sender_call
     masked_instance = instance_mode == "param" and instance_arg in secret_params

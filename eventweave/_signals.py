@@ -44,6 +44,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import itertools
 import logging
 import sys
 import threading
@@ -86,6 +87,9 @@ def _make_id(target: object) -> Hashable:
         return (id(target.__self__), id(target.__func__))
     return id(target)
 
+
+_tokens = itertools.count()
+"""Identifies a watcher among a signal's watchers (``__eventweave_watch__``)."""
 
 _ANY = _make_id(None)
 """Sender key of receivers connected with ``sender=None``: they hear every sender."""
@@ -527,10 +531,8 @@ class Signal:
         instead of testing the receivers on every call. Returns the function
         that stops the watching. O(1) either way.
         """
-        token = id(callback)
+        token = next(_tokens)
         with self.lock:
-            while token in self._watchers:
-                token += 1
             self._watchers[token] = callback
 
         def unwatch() -> None:

@@ -260,6 +260,22 @@ class _Parts:
 
 
 def _parts(shape: Shape, has_self: bool, bind: bool) -> _Parts:
+    return _parts_of(
+        shape.positional, shape.posonly, shape.kwonly, shape.varargs, shape.varkw, has_self, bind
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts_of(
+    positional: tuple[str, ...],
+    posonly: int,
+    kwonly: tuple[str, ...],
+    varargs: str | None,
+    varkw: str | None,
+    has_self: bool,
+    bind: bool,
+) -> _Parts:
+    shape = Shape(positional, posonly, kwonly, varargs, varkw, (), {})
     params: list[str] = []
     for index, name in enumerate(shape.positional):
         params.append(name)
@@ -408,26 +424,39 @@ def _generic(parts: _Parts, kind: str) -> list[str]:
 
 _PLACEHOLDER = "<ew>"
 _NAME = re.compile(r"\b_ew_\w+")
-_templates: OrderedDict[tuple[Any, ...], tuple[types.CodeType, str]] = OrderedDict()
+_templates: OrderedDict[tuple[Any, ...], _Template] = OrderedDict()
 _TEMPLATES_KEPT = 512
 _compile_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A compiled body, shared by every function of the same shape and form."""
+
+    code: types.CodeType
+    source: str
+    lines: tuple[str, ...]  # the source as linecache holds it
+    names: tuple[str, ...]  # the constants it names, in the order of ``slots``
+    slots: tuple[int, ...]  # where each sits in ``code.co_consts``
+
+
 def _template(
-    params: str, freevars: tuple[str, ...], kind: str, body: tuple[str, ...]
-) -> tuple[types.CodeType, str]:
-    key = (params, freevars, kind, body)
+    params: str, freevars: tuple[str, ...], kind: str, body: tuple[str, ...], names: frozenset[str]
+) -> _Template:
+    key = (params, freevars, kind, body, names)
     with _compile_lock:
         found = _templates.get(key)
         if found is not None:
             _templates.move_to_end(key)
             return found
+    used = sorted(set(_NAME.findall("\n".join(body))) & names)
     lines = ["def _ew_factory():"]
     if freevars:
         # The function whose __code__ this becomes has these free variables:
         # the code must name the same ones, in the same (sorted) order.
         lines.append("    " + " = ".join(freevars) + " = None")
     lines.append(f"    {'async ' if kind in ('async', 'asyncgen') else ''}def _ew_woven({params}):")
+    lines += [f"        {name} = {_PLACEHOLDER + name!r}" for name in used]
     lines += ["        " + line for line in body]
     if freevars:
         lines.append("        " + ", ".join(freevars))  # never reached: keeps them free
@@ -439,15 +468,27 @@ def _template(
     if code.co_freevars != freevars:  # pragma: no cover - compiler invariant
         msg = f"generated code has free variables {code.co_freevars}, expected {freevars}"
         raise AssertionError(msg)
+    position = {
+        c[len(_PLACEHOLDER) :]: i
+        for i, c in enumerate(code.co_consts)
+        if type(c) is str and c.startswith(_PLACEHOLDER)
+    }
+    template = _Template(
+        code,
+        source,
+        tuple(source.splitlines(True)),
+        tuple(used),
+        tuple(position[name] for name in used),
+    )
     with _compile_lock:
-        _templates[key] = (code, source)
+        _templates[key] = template
         while len(_templates) > _TEMPLATES_KEPT:
             _templates.popitem(last=False)
-    return code, source
+    return template
 
 
-# filename -> how many live forms use its linecache entry (same target, same source).
-_registered: dict[str, int] = {}
+# filename -> (the source registered under it, how many live forms use it).
+_registered: dict[str, tuple[str, int]] = {}
 
 
 @dataclass
@@ -456,19 +497,21 @@ class Form:
 
     code: types.CodeType
     filename: str
-    source: str
+    template: _Template
 
     def register(self) -> None:
+        source = self.template.source
         with _compile_lock:
-            _registered[self.filename] = _registered.get(self.filename, 0) + 1
-            lines = self.source.splitlines(True)
-            linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
+            _, count = _registered.get(self.filename, (source, 0))
+            _registered[self.filename] = (source, count + 1)
+            lines = list(self.template.lines)
+            linecache.cache[self.filename] = (len(source), None, lines, self.filename)
 
     def unregister(self) -> None:
         with _compile_lock:
-            count = _registered.get(self.filename, 0) - 1
-            if count > 0:
-                _registered[self.filename] = count
+            source, count = _registered.get(self.filename, ("", 0))
+            if count > 1:
+                _registered[self.filename] = (source, count - 1)
                 return
             _registered.pop(self.filename, None)
             linecache.cache.pop(self.filename, None)
@@ -480,10 +523,8 @@ def _filename(target: str, role: str, source: str) -> str:
     filename, n = base, 1
     with _compile_lock:
         while True:
-            entry = linecache.cache.get(filename)
-            if (
-                entry is None or filename not in _registered or "".join(entry[2]) == source  # type: ignore[misc]
-            ):
+            registered = _registered.get(filename)
+            if registered is None or registered[0] is source or registered[0] == source:
                 return filename
             n += 1
             filename = f"{base[:-1]}#{n}>"
@@ -501,25 +542,21 @@ def build(
     constants: dict[str, Any],
 ) -> Form:
     """Compile ``body`` as the code of ``function``'s shape, with ``constants`` compiled in."""
-    text = "\n".join(body)
-    used = sorted(set(_NAME.findall(text)) & set(constants))
-    prologue = [f"{name} = {_PLACEHOLDER + name!r}" for name in used]
     params = _parts(shape, False, False).params
-    template, source = _template(params, freevars, kind, tuple(prologue + body))
-    by_placeholder = {_PLACEHOLDER + name: constants[name] for name in used}
-    consts = tuple(
-        by_placeholder.get(c, c) if type(c) is str and c.startswith(_PLACEHOLDER) else c
-        for c in template.co_consts
-    )
-    filename = _filename(target, role, source)
+    template = _template(params, freevars, kind, tuple(body), frozenset(constants))
+    consts = list(template.code.co_consts)
+    for name, index in zip(template.names, template.slots, strict=True):
+        consts[index] = constants[name]
+    filename = _filename(target, role, template.source)
+    own = code_of(function)
     changes: dict[str, Any] = {
-        "co_consts": consts,
-        "co_name": function.__code__.co_name,
+        "co_consts": tuple(consts),
+        "co_name": own.co_name,
         "co_filename": filename,
     }
     if sys.version_info >= (3, 11):
-        changes["co_qualname"] = function.__code__.co_qualname
-    return Form(template.replace(**changes), filename, source)
+        changes["co_qualname"] = own.co_qualname
+    return Form(template.code.replace(**changes), filename, template)
 
 
 def passthrough(
@@ -652,18 +689,22 @@ WATCH = "__eventweave_watch__"
 this method calls ``callback()`` after its ``receivers`` may have turned from
 empty to non-empty or back; such objects are watched, the others polled."""
 
-# function -> its idle code, while a switch follows its gate: what code_of() gives.
-_idle_code: weakref.WeakKeyDictionary[types.FunctionType, types.CodeType] = (
-    weakref.WeakKeyDictionary()
-)
+# id(function) -> (a weak reference to it, its idle code), while a switch
+# follows its gate: what code_of() gives. Keyed by id, not a WeakKeyDictionary:
+# code_of() runs several times per weaving and must not allocate.
+_idle_code: dict[int, tuple[weakref.ref[Any], types.CodeType]] = {}
+
+
+def _forget_idle(key: int, ref: weakref.ref[Any]) -> None:
+    entry = _idle_code.get(key)
+    if entry is not None and entry[0] is ref:
+        del _idle_code[key]
 
 
 def switched(function: Any) -> bool:
     """Whether a switch already follows ``function``'s gate (woven in place, or ``@emits``)."""
-    try:
-        return function in _idle_code
-    except TypeError:
-        return False
+    entry = _idle_code.get(id(function))
+    return entry is not None and entry[0]() is function
 
 
 def code_of(function: types.FunctionType) -> types.CodeType:
@@ -673,7 +714,10 @@ def code_of(function: types.FunctionType) -> types.CodeType:
     names it calls) reads this instead: while someone listens, ``__code__``
     is the listening form.
     """
-    return _idle_code.get(function) or function.__code__
+    entry = _idle_code.get(id(function))
+    if entry is not None and entry[0]() is function:
+        return entry[1]
+    return function.__code__
 
 
 # Re-entrant: a weak receiver dying during an update (garbage collection can
@@ -698,8 +742,11 @@ class Switch:
         idle: types.CodeType,
         listening: Callable[[], Form],
         gate: tuple[Any, ...] | None,
+        *,
+        owned: bool = False,
     ) -> None:
         self.function = function
+        self.owned = owned  # by the function itself (@emits): may go without detach()
         self.idle = idle
         self._make = listening
         self.form: Form | None = None
@@ -721,7 +768,11 @@ class Switch:
     def attach(self) -> None:
         """Start following the gate, and install the form it calls for now."""
         self.active = True
-        _idle_code[self.function] = self.idle
+        key = id(self.function)
+        _idle_code[key] = (
+            weakref.ref(self.function, lambda ref: _forget_idle(key, ref)),
+            self.idle,
+        )
         if self.always:
             self.update()
             return
@@ -735,7 +786,8 @@ class Switch:
                 switch.update()
 
         self._unwatch = [getattr(obj, WATCH)(update) for obj in self.watched]
-        self._finalizer = weakref.finalize(self, _unwatch_all, self._unwatch)
+        if self.owned:
+            self._finalizer = weakref.finalize(self, _unwatch_all, self._unwatch)
         self.update()
 
     def update(self) -> None:
@@ -766,7 +818,7 @@ class Switch:
         with _switch_lock:
             self.active = False
             if final is not None:
-                _idle_code.pop(self.function, None)
+                _idle_code.pop(id(self.function), None)
                 if self.function.__code__ is not final:
                     self.function.__code__ = final
         if self.form is not None:

@@ -293,7 +293,9 @@ class _Slot:
 
     def pristine_function(self) -> Any:
         """The callable behind the attribute, running its original code."""
-        if self.mode == "inplace" and self.pristine is not None:
+        if self.mode == "inplace" and self.function is not None:
+            if self.pristine is None:  # made on first need: a copy running the own code
+                self.pristine = _codegen.copy_function(self.function)
             return self.pristine
         parent = self.parent()
         if parent is not None:
@@ -376,14 +378,14 @@ class _Slot:
             return
         function = self._function()
         has_self = site.kind in ("method", "classmethod")
-        pristine = self.pristine_function()
         target = site.target
         bind = self.bind
+        pristine = self.pristine_function
 
         def listening() -> _codegen.Form:
             return _codegen.forms_for(
                 function,
-                pristine,
+                pristine(),
                 target=target,
                 has_self=has_self,
                 hooks=hooks,
@@ -408,7 +410,6 @@ class _Slot:
             function: types.FunctionType = site.function
             self.function = function
             self.idle = _codegen.code_of(function)
-            self.pristine = _codegen.copy_function(function)
             return function
         original = self.pristine_function()
         wrapper, idle = _codegen.make_wrapper(original, site.function, target=site.target)
@@ -795,7 +796,7 @@ def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Ca
             )
 
         idle = function.__code__
-        switch = _codegen.Switch(function, idle, listening, hook.gate)
+        switch = _codegen.Switch(function, idle, listening, hook.gate, owned=True)
         switch.attach()
         # The function owns its switch (the gate's signals only hold it
         # weakly): both go when the function does.

@@ -1,0 +1,1 @@
+"""eventweave's benchmarks: ``make bench`` prints them (``python -m benchmarks``)."""
