@@ -370,13 +370,10 @@ class Signal:
         get: Callable[[], Any]
         reference: Any
         if not weak:
+            # No weak reference at all for a strong receiver (Django's own
+            # tests check that none is made); a C call still gives it back.
             reference = receiver
-            try:
-                # Dereferencing a weakref is the cheapest call there is; the
-                # entry holds the receiver alive for as long as it is connected.
-                get = weakref.ref(receiver)
-            except TypeError:
-                get = repeat(receiver).__next__
+            get = repeat(receiver).__next__
         elif type(receiver) is MethodType:
             reference = _weak(receiver, self._remove_receiver, receiver, weakref.WeakMethod)
             # Two plain weakrefs besides Django's WeakMethod: send()
