@@ -21,6 +21,7 @@ import django.contrib.auth.views
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import resolve
 
@@ -131,6 +132,23 @@ def test_password_is_masked_and_username_sent_by_name(
     assert pre["kwargs"] == {"username": "admin", "password": MASK}
     sent = [value for event in events for value in event.kwargs.values()]
     assert PASSWORD not in sent
+
+
+def test_authenticate_signals_send_request_and_credentials_by_their_real_names(
+    user: User, instrumented: Any, events: list[CapturedEvent]
+) -> None:
+    # django.contrib.auth.authenticate is wrapped by sensitive_variables(), whose
+    # wrapper takes *func_args, **func_kwargs: parameters are sent by the names
+    # inspect.signature shows, authenticate(request=None, **credentials).
+    log_in(Client())
+    for event in events[:2]:
+        sent = event.kwargs
+        assert isinstance(sent["request"], HttpRequest)
+        assert sent["username"] == "admin"
+        assert sent["password"] == MASK
+        assert "func_args" not in sent and "func_kwargs" not in sent
+        assert "credentials" not in sent  # **credentials is expanded, as named arguments are
+    assert events[0].kwargs["request"] is events[1].kwargs["request"]
 
 
 def test_logout_sends_logout_signals_with_the_user_who_was_logged_in(
