@@ -1,23 +1,30 @@
 """The ``eventweave`` command: ``run``, ``check``, ``show``, ``demo`` and ``consume``.
 
-Exit status: 0 on success; 1 when ``check`` finds targets that do not
-resolve; 2 for a plan that cannot be read or is wrong, or a usage error.
-``run`` replaces itself with the command, whose status is then the status.
+Exit status: 0 on success; 1 when ``check`` finds what applying the plan
+would refuse, or parts it cannot import here; 2 for a plan that cannot be
+read or is wrong, or a usage error. ``run`` replaces itself with the
+command, whose status is then the status.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .plan import Finding, Report
 
 __all__ = ["main"]
 
 DEFAULT_PLAN = "weave.toml"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 """The directory ``run`` puts first on ``PYTHONPATH``: it holds only ``sitecustomize.py``."""
 
@@ -25,8 +32,9 @@ _EXAMPLES = """\
 examples:
   eventweave run --plan weave.toml -- python manage.py runserver
   eventweave run -- gunicorn myportal.wsgi        (plan: ./weave.toml)
-  eventweave check weave.toml
-  eventweave show weave.toml
+  eventweave run --trace -- pytest -W error
+  eventweave check --settings myportal.settings weave.toml
+  eventweave show --json weave.toml
   eventweave demo
 
 Servers whose command line you do not control (gunicorn under systemd,
@@ -34,8 +42,9 @@ uwsgi): set EVENTWEAVE_PLAN=/path/to/weave.toml in their environment
 instead; every Python process started where eventweave is installed then
 applies the plan at start-up.
 
-exit status: 0 success, 1 check found targets that do not resolve,
-2 the plan is wrong (the message gives file, line and key) or bad usage.
+exit status: 0 success, 1 check found errors (what applying the plan would
+refuse) or parts pending here, 2 the plan is wrong (the message gives file,
+line and key) or bad usage.
 """
 
 
@@ -94,6 +103,24 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the plan to apply (default: {DEFAULT_PLAN} in the current directory)",
     )
     run.add_argument(
+        "--trace",
+        action="store_true",
+        help="write every event the plan's weavings emit as a JSON line, to stderr",
+    )
+    run.add_argument(
+        "--trace-file",
+        metavar="PATH",
+        help="append the JSON lines to PATH instead (implies --trace)",
+    )
+    run.add_argument(
+        "--log",
+        metavar="LEVEL",
+        type=str.upper,
+        choices=LEVELS,
+        help="print the eventweave logger's records at LEVEL to stderr "
+        f"({', '.join(LEVELS)}): INFO says when the plan is applied",
+    )
+    run.add_argument(
         "argv",
         nargs=argparse.REMAINDER,
         metavar="-- COMMAND ...",
@@ -102,19 +129,26 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        help="import every target of a plan and report those missing or misspelled",
+        help="find what applying a plan would refuse: missing targets, bad signals, ...",
         description=(
-            "Import every target the plan names, and its signals. Each target that does not "
-            "exist is listed with the nearest existing name (a method renamed by a vendor "
-            "upgrade is caught before deploying); a target whose module cannot be imported "
-            "here is listed as pending. Exit status 1 if any target does not resolve, 0 when "
-            "all do, 2 when the plan itself is wrong. The current directory is importable, "
-            "as with python -m; run it where the application runs."
+            "Import every module the plan names, then apply the plan and undo it, so that "
+            "everything applying it would refuse is reported: a target that does not exist "
+            "(with the nearest existing name, so a method renamed by a vendor upgrade is "
+            "caught before deploying), a signal that does not import, a REST view that is no "
+            "class, a malformed URL. What applying it would only log (a method of the default "
+            "helper table the code lacks) is a warning. A part whose module is not installed "
+            "here is pending. Exit status 1 for errors or pending parts, 0 otherwise (warnings "
+            "are printed), 2 when the plan itself is wrong. The current directory is "
+            "importable, as with python -m; run it where the application runs."
         ),
-        epilog="example:\n  eventweave check weave.toml",
+        epilog=(
+            "example:\n  eventweave check weave.toml\n"
+            "  eventweave check --settings myportal.settings weave.toml"
+        ),
         formatter_class=_Formatter,
     )
     check.add_argument("plan", nargs="?", default=DEFAULT_PLAN, help="default: %(default)s")
+    _settings_option(check)
 
     show = commands.add_parser(
         "show",
@@ -123,12 +157,14 @@ def _parser() -> argparse.ArgumentParser:
             "Print the plan as a table: each target, by section, with the signals or REST "
             "events it emits, and whether it resolves here (targets of modules that cannot "
             "be imported here are shown as pending). Imports the targets' modules, not their "
-            "signals; nothing is woven."
+            "signals; nothing is woven. Passwords in the plan's URLs are masked."
         ),
-        epilog="example:\n  eventweave show weave.toml",
+        epilog="example:\n  eventweave show weave.toml\n  eventweave show --json weave.toml",
         formatter_class=_Formatter,
     )
     show.add_argument("plan", nargs="?", default=DEFAULT_PLAN, help="default: %(default)s")
+    show.add_argument("--json", action="store_true", help="print the table as JSON")
+    _settings_option(show)
 
     commands.add_parser(
         "demo",
@@ -148,6 +184,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_consume_parser(commands, _Formatter)
     return parser
+
+
+def _settings_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--settings",
+        metavar="MODULE",
+        help="Django settings module: Django is set up before the targets are imported "
+        "(the default is $DJANGO_SETTINGS_MODULE, if set)",
+    )
 
 
 def _version() -> str:
@@ -173,11 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            return _run(parser, args.plan, list(args.argv))
-        if args.command == "check":
-            return _check(args.plan, sys.stdout)
-        if args.command == "show":
-            return _show(args.plan, sys.stdout)
+            trace = args.trace_file or ("-" if args.trace else None)
+            return _run(parser, args.plan, list(args.argv), trace=trace, log=args.log)
+        if args.command in ("check", "show"):
+            _importable_here()
+            _setup_django(args.settings)
+            if args.command == "check":
+                return _check(args.plan, sys.stdout)
+            return _show(args.plan, sys.stdout, as_json=args.json)
         if args.command == "consume":
             from .relay._command import consume
 
@@ -188,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanError as exc:
         print(f"eventweave {args.command}: {exc}", file=sys.stderr)
         return 2
+    except _Refused as exc:
+        print(f"eventweave {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`eventweave demo | head`): stop quietly, and keep
         # the interpreter from failing again when it flushes stdout at exit.
@@ -196,19 +247,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class _Refused(Exception):
+    """The command cannot go on; the message says why (exit status 2)."""
+
+
 # -- run ----------------------------------------------------------------------
 
 
-def _run(parser: argparse.ArgumentParser, plan_path: str, argv: list[str]) -> int:
+def _run(
+    parser: argparse.ArgumentParser,
+    plan_path: str,
+    argv: list[str],
+    *,
+    trace: str | None = None,
+    log: str | None = None,
+) -> int:
+    from ._bootstrap import LOG_VARIABLE, PLAN_VARIABLE, TRACE_VARIABLE
     from .plan import load
 
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         parser.error("run needs a command: eventweave run [--plan weave.toml] -- COMMAND ...")
-    load(plan_path)  # a wrong plan stops here, with its file, line and key
+    plan = load(plan_path)  # a wrong plan stops here, with its file, line and key
+    # What applying would refuse without importing the application (a malformed
+    # URL) stops it too, rather than the program starting uninstrumented.
+    report = plan.rehearse_static()
+    for finding in (*report.errors, *report.warnings):
+        print(f"eventweave run: {finding}", file=sys.stderr)
+    if report.errors:
+        return 2
     env = dict(os.environ)
-    env["EVENTWEAVE_PLAN"] = os.path.abspath(plan_path)
+    env[PLAN_VARIABLE] = os.path.abspath(plan_path)
+    if trace is not None:
+        env[TRACE_VARIABLE] = trace if trace == "-" else os.path.abspath(trace)
+    if log is not None:
+        env[LOG_VARIABLE] = log
     existing = env.get("PYTHONPATH")
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + existing if existing else "")
     sys.stdout.flush()
@@ -236,54 +310,95 @@ def _importable_here() -> None:
         sys.path.insert(0, os.getcwd())
 
 
+def _setup_django(settings: str | None) -> None:
+    """``django.setup()`` before targets are imported, when there are Django settings.
+
+    Django is imported only then: with ``--settings``, or ``DJANGO_SETTINGS_MODULE``
+    set, and Django installed.
+    """
+    if settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = settings
+    name = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not name:
+        return
+    if importlib.util.find_spec("django") is None:
+        if settings:
+            raise _Refused(f"--settings {settings}: Django is not installed here")
+        return
+    import django
+
+    try:
+        django.setup()
+    except Exception as exc:
+        msg = f"setting Django up with DJANGO_SETTINGS_MODULE={name} failed: "
+        raise _Refused(f"{msg}{type(exc).__name__}: {exc}") from None
+
+
 def _targets(count: int) -> str:
     return f"{count} target" if count == 1 else f"{count} targets"
 
 
-def _check(plan_path: str, out: TextIO) -> int:
-    from .plan import _label, load
+def _count(count: int, what: str) -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"
 
-    plan = load(plan_path)
-    _importable_here()
-    entries = plan.entries()
-    problems = plan.check()
-    if not problems:
-        verdict = (
-            "its target resolves" if len(entries) == 1 else f"all {len(entries)} targets resolve"
-        )
+
+def _check(plan_path: str, out: TextIO) -> int:
+    from .plan import load
+
+    report: Report = load(plan_path).check()
+    total = len(report.entries)
+    if report.ok:
+        verdict = "its target resolves" if total == 1 else f"all {total} targets resolve"
+        if report.warnings:
+            verdict += f" ({_count(len(report.warnings), 'warning')})"
         print(f"{plan_path}: {verdict}", file=out)
+        _findings(report.warnings, out)
         return 0
-    pending = sum(1 for entry in problems if entry.status.startswith("pending"))
-    detail = f" ({pending} pending: their module cannot be imported here)" if pending else ""
-    print(
-        f"{plan_path}: {len(problems)} of {_targets(len(entries))} "
-        f"{'does' if len(problems) == 1 else 'do'} not resolve{detail}",
-        file=out,
-    )
-    for entry in problems:
-        location = f"{plan_path}:{entry.line}" if entry.line else plan_path
-        print(f"{location}: {_label(entry.key)}: {entry.target}: {entry.status}", file=out)
+    counts = [_count(len(report.errors), "error")] if report.errors else []
+    if report.pending:
+        counts.append(f"{len(report.pending)} pending (their module is not installed here)")
+    if report.warnings:
+        counts.append(_count(len(report.warnings), "warning"))
+    print(f"{plan_path}: {', '.join(counts)} ({_targets(total)} in the plan)", file=out)
+    _findings([*report.errors, *report.pending, *report.warnings], out)
     return 1
 
 
-def _show(plan_path: str, out: TextIO) -> int:
+def _findings(findings: Sequence[Finding], out: TextIO) -> None:
+    for finding in findings:
+        print(finding, file=out)
+
+
+def _show(plan_path: str, out: TextIO, *, as_json: bool = False) -> int:
     from .plan import Entry, load
 
     plan = load(plan_path)
-    _importable_here()
     entries = plan.entries()
-    pending = sum(1 for e in entries if e.status.startswith("pending"))
-    missing = sum(1 for e in entries if not e.ok) - pending
-    counts = f"{len(entries) - pending - missing} resolve here"
-    if pending:
-        counts += f", {pending} pending"
-    if missing:
-        counts += f", {missing} missing"
+    pending = sum(1 for e in entries if e.pending)
+    absent = sum(1 for e in entries if e.status.startswith("absent"))
+    missing = sum(1 for e in entries if not e.ok) - pending - absent
+    if as_json:
+        document = {
+            "plan": plan_path,
+            "targets": len(entries),
+            "resolve": len(entries) - pending - absent - missing,
+            "pending": pending,
+            "absent": absent,
+            "missing": missing,
+            "entries": [entry.as_dict() for entry in entries],
+        }
+        json.dump(document, out, indent=2)
+        out.write("\n")
+        return 0
+    counts = f"{len(entries) - pending - absent - missing} resolve here"
+    for count, what in ((pending, "pending"), (absent, "absent"), (missing, "missing")):
+        if count:
+            counts += f", {count} {what}"
     print(f"{plan_path}: {_targets(len(entries))} ({counts})", file=out)
 
     groups: list[tuple[str, list[tuple[str, Entry]]]] = []
     for entry in entries:
-        section = f"[[{entry.section}]]" if entry.section == "weave" else f"[{entry.section}]"
+        section = f"[[{entry.section}]]" if "[" in entry.key.split(".")[0] else f"[{entry.section}]"
         # "requests to http://host/API" is no target string
         module, sep, name = ("", "", "") if " " in entry.target else entry.target.partition(":")
         heading = f"{section} {module}" if sep else f"{section} http"

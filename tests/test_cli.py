@@ -139,12 +139,12 @@ def test_check_suggests_nearest_method_name(
     plan = in_app / "weave.toml"
     plan.write_text(plan.read_text().replace("Invoice.pay", "Invoice.pya"))
     assert main(["check", "weave.toml"]) == 1
-    out = capsys.readouterr().out
-    assert "weave.toml: 1 of 1 target does not resolve" in out
-    assert (
-        "weave.toml:2: [[weave]] target: billing.invoices:Invoice.pya: "
-        "missing: Invoice has no attribute 'pya'; did you mean 'pay'?"
-    ) in out
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "weave.toml: 1 error (1 target in the plan)",
+        "weave.toml:2: [[weave]] target: error: cannot weave 'billing.invoices:Invoice.pya': "
+        "Invoice has no attribute 'pya'; did you mean 'pay'?",
+    ]
 
 
 def test_check_reports_a_module_that_cannot_be_imported_as_pending(
@@ -173,13 +173,15 @@ def test_bad_plan_exits_2_with_file_line_and_key_and_no_traceback(
     assert captured.out == ""
 
 
-def test_unimportable_signal_exits_2(in_app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unimportable_signal_is_an_error_with_exit_1(
+    in_app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = in_app / "weave.toml"
     plan.write_text(plan.read_text().replace("billing.signals:post_pay", "billing.signal:post_pay"))
-    assert main(["check", "weave.toml"]) == 2
-    err = capsys.readouterr().err
-    assert "weave.toml:4: [[weave]] post: cannot import 'billing.signal:post_pay'" in err
-    assert "did you mean 'billing.signals'?" in err
+    assert main(["check", "weave.toml"]) == 1
+    out = capsys.readouterr().out
+    assert "weave.toml:4: [[weave]] post: error: cannot import 'billing.signal:post_pay'" in out
+    assert "did you mean 'billing.signals'?" in out
 
 
 def test_check_in_a_subprocess_imports_from_the_current_directory(in_app: Path) -> None:
