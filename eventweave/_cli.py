@@ -349,6 +349,9 @@ def _check(plan_path: str, out: TextIO) -> int:
     total = len(report.entries)
     if report.ok:
         verdict = "its target resolves" if total == 1 else f"all {total} targets resolve"
+        absent = sum(1 for entry in report.entries if entry.status.startswith("absent"))
+        if absent:
+            verdict = f"{total - absent} of {total} targets resolve, {absent} absent"
         if report.warnings:
             verdict += f" ({_count(len(report.warnings), 'warning')})"
         print(f"{plan_path}: {verdict}", file=out)

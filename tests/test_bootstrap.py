@@ -5,6 +5,7 @@ Each test starts a fresh interpreter, since the hook runs at interpreter start-u
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -63,13 +64,19 @@ def app(tmp_path: Path) -> Path:
 
 
 def python(
-    *args: str, cwd: Path, plan: str | None = None, pythonpath: str | None = None
+    *args: str,
+    cwd: Path,
+    plan: str | None = None,
+    pythonpath: str | None = None,
+    **variables: str,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("EVENTWEAVE_PLAN", "PYTHONPATH")}
+    ours = ("EVENTWEAVE_PLAN", "EVENTWEAVE_TRACE", "EVENTWEAVE_LOG", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     if plan is not None:
         env["EVENTWEAVE_PLAN"] = plan
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
+    env.update(variables)
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
@@ -190,6 +197,38 @@ def test_signal_that_does_not_import_is_logged_when_the_target_is_imported(app: 
     assert result.returncode == 0
     assert "has no attribute 'post'; did you mean 'post_pay'?" in result.stderr
     assert "EVENT" not in result.stdout
+
+
+def test_trace_variable_appends_a_json_line_per_event_to_a_file(app: Path) -> None:
+    installed_hook()
+    trace = app / "trace.jsonl"
+    result = python("main.py", cwd=app, plan="weave.toml", EVENTWEAVE_TRACE=str(trace))
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(text) for text in trace.read_text().splitlines()]
+    assert (line["event"], line["sender"], line["result"]) == (
+        "post_pay",
+        "billing.invoices:Invoice",
+        42,
+    )
+
+
+def test_log_variable_prints_the_eventweave_logger_from_the_start(app: Path) -> None:
+    installed_hook()
+    result = python("main.py", cwd=app, plan="weave.toml", EVENTWEAVE_LOG="INFO")
+    assert result.stderr.splitlines() == [
+        "eventweave: INFO plan weave.toml applied: 1 weavings, 1 pending until their module "
+        "is imported",
+        "eventweave: INFO plan weave.toml: 1 weaving applied on import of billing.invoices",
+    ]
+
+
+def test_unknown_log_level_is_reported_and_the_plan_still_applied(app: Path) -> None:
+    installed_hook()
+    result = python("main.py", cwd=app, plan="weave.toml", EVENTWEAVE_LOG="LOUD")
+    assert result.stderr == (
+        "eventweave: EVENTWEAVE_LOG='LOUD' is not one of DEBUG, INFO, WARNING, ERROR; not logging\n"
+    )
+    assert "EVENT 42" in result.stdout.splitlines()
 
 
 # -- packaging ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import eventweave
 from eventweave._cli import main
+from eventweave.vidispine import HELPER_METHODS
 
 REPO = Path(eventweave.__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -278,3 +280,279 @@ def test_run_without_a_command_is_a_usage_error(
         main(["run", "--plan", "weave.toml", "--"])
     assert info.value.code == 2
     assert "run needs a command" in capsys.readouterr().err
+
+
+def test_run_refuses_a_plan_apply_would_refuse_before_starting_the_command(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    (app / "weave.toml").write_text(
+        '[vidispine]\nhttp = { base_url = "http://admin:hunter22@localhost:80a80/API" }\n'
+    )
+    result = eventweave_cli("run", "--", sys.executable, "main.py", cwd=app)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("eventweave run: weave.toml:2: [vidispine] http: error: ")
+    assert "is not a valid URL" in result.stderr
+    assert "hunter22" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_pytest_and_warnings_as_errors(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    (app / "tests").mkdir()
+    (app / "tests" / "test_pay.py").write_text(
+        textwrap.dedent(
+            """
+            from billing.signals import post_pay
+
+
+            def test_paying_emits(capture):
+                events = capture(post_pay)
+                from billing.invoices import Invoice
+
+                Invoice().pay(10)
+                assert [e.kwargs["result"] for e in events] == ["paid 10 EUR"]
+            """
+        )
+    )
+    # -p no:asyncio: pytest-asyncio, which this suite installs, warns about its
+    # own unset option under -W error, whatever eventweave does.
+    command = [sys.executable, "-m", "pytest", "-W", "error", "-q", "-p", "no:asyncio"]
+    result = eventweave_cli("run", "--", *command, "-p", "no:cacheprovider", "tests", cwd=app)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+# -- trace and logging ------------------------------------------------------------
+
+SECRET_APP = {
+    **APP,
+    "billing/invoices.py": """
+        class Invoice:
+            def pay(self, amount, currency="EUR", api_token="tok-1234", note=None):
+                if amount < 0:
+                    raise ValueError("negative amount")
+                return f"paid {amount} {currency}"
+    """,
+    "main.py": """
+        from billing.invoices import Invoice
+
+        Invoice().pay(10, note="http://ada:hunter22@example.org/x?q=1")
+        try:
+            Invoice().pay(-1)
+        except ValueError:
+            pass
+    """,
+    "weave.toml": """
+        [[weave]]
+        target = "billing.invoices:Invoice.pay"
+        pre = "billing.signals:pre_pay"
+        post = "billing.signals:post_pay"
+        error = "billing.signals:post_pay"
+    """,
+}
+
+
+def trace_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_run_trace_writes_a_json_line_per_event_to_stderr(tmp_path: Path) -> None:
+    app = make_app(tmp_path, SECRET_APP)
+    result = eventweave_cli("run", "--trace", "--", sys.executable, "main.py", cwd=app)
+    assert result.returncode == 0, result.stderr
+    lines = trace_lines(result.stderr)
+    assert [(line["event"], line["amount"]) for line in lines] == [
+        ("pre_pay", 10),
+        ("post_pay", 10),
+        ("pre_pay", -1),
+        ("post_pay", -1),
+    ]
+    first, second, _, failed = lines
+    assert first["sender"] == "billing.invoices:Invoice"
+    assert (first["method"], first["instance"], first["currency"]) == ("pay", 10, "EUR")
+    assert isinstance(first["pid"], int) and str(first["time"]).endswith("Z")
+    assert second["result"] == "paid 10 EUR"
+    assert failed["exception"] == "ValueError: negative amount"
+    assert first["api_token"] == eventweave.MASK
+    assert first["note"] == "http://ada:********@example.org/x?q=1"
+    assert "hunter22" not in result.stderr and "tok-1234" not in result.stderr
+
+
+def test_run_trace_file_collects_the_lines_of_every_process(tmp_path: Path) -> None:
+    app = make_app(tmp_path, SECRET_APP)
+    trace = tmp_path / "trace.jsonl"
+    code = "import subprocess, sys; subprocess.run([sys.executable, 'main.py'], check=True)"
+    args = ("run", "--trace-file", str(trace), "--", sys.executable, "-c", code)
+    result = eventweave_cli(*args, cwd=app)
+    assert result.returncode == 0, result.stderr
+    lines = trace_lines(trace.read_text())
+    assert [line["event"] for line in lines] == ["pre_pay", "post_pay", "pre_pay", "post_pay"]
+    assert trace_lines(result.stderr) == []
+
+
+def test_run_log_info_says_when_the_plan_is_applied(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    result = eventweave_cli("run", "--log", "info", "--", sys.executable, "main.py", cwd=app)
+    plan = app / "weave.toml"
+    assert result.stderr.splitlines() == [
+        f"eventweave: INFO plan {plan} applied: 1 weavings, 1 pending until their module "
+        "is imported",
+        f"eventweave: INFO plan {plan}: 1 weaving applied on import of billing.invoices",
+    ]
+
+
+# -- show --json and warnings -----------------------------------------------------
+
+
+def test_show_json_lists_each_entry(in_app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_app / "weave.toml").write_text(
+        (in_app / "weave.toml").read_text()
+        + '\n[vidispine]\nhttp = { base_url = "http://admin:hunter22@vs:8080/API" }\n'
+    )
+    assert main(["show", "--json", "weave.toml"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads(out)
+    assert (document["targets"], document["resolve"], document["pending"]) == (2, 2, 0)
+    http, pay = document["entries"]
+    assert http["target"] == "requests to http://admin:********@vs:8080/API"
+    assert pay == {
+        "section": "weave",
+        "line": 2,
+        "key": "weave[1].target",
+        "target": "billing.invoices:Invoice.pay",
+        "events": "pre_pay -> post_pay",
+        "status": "ok",
+        "detail": None,
+    }
+    assert "hunter22" not in out
+
+
+def test_check_prints_warnings_and_exits_0(
+    in_app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eventweave.vidispine import client
+
+    source = Path(client.__file__ or "").read_text()
+    (in_app / "billing" / "interface.py").write_text(source.replace("def retranscode(", "def x("))
+    (in_app / "weave.toml").write_text('[vidispine]\nhelpers = "billing.interface"\n')
+    try:
+        assert main(["check"]) == 0
+    finally:
+        sys.modules.pop("billing.interface", None)
+    out = capsys.readouterr().out.splitlines()
+    total = sum(len(methods) for methods in HELPER_METHODS.values())
+    assert out[0] == f"weave.toml: {total - 1} of {total} targets resolve, 1 absent (1 warning)"
+    assert out[1].startswith("weave.toml:2: [vidispine] helpers: warning: ")
+    assert "has no method 'retranscode'" in out[1]
+
+
+# -- Django -----------------------------------------------------------------------
+
+DJANGO_APP = {
+    "shop/__init__.py": "",
+    "shop/settings.py": """
+        SECRET_KEY = "tests-only"
+        INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "shop"]
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+        DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+        USE_TZ = True
+    """,
+    "shop/models.py": """
+        from django.db import models
+
+
+        class Item(models.Model):
+            name = models.CharField(max_length=40)
+    """,
+    "shop/views.py": """
+        from shop.models import Item
+
+
+        class ItemsView:
+            Model = Item
+
+            def __init__(self, data):
+                self._json_params = data
+                self.context = None
+                self.request = None
+
+            def create(self):
+                item = Item.objects.create(**self._json_params)
+                return {"id": item.pk, "name": item.name}
+    """,
+    "shop/audit.py": """
+        from shop.models import Item
+
+
+        def item_created(event):
+            print("AUDIT", type(event).__name__, event.response["name"], Item.objects.count())
+    """,
+    "main.py": """
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", run_syncdb=True, verbosity=0)  # the app has no migrations
+        from shop.views import ItemsView
+
+        ItemsView({"name": "lamp"}).create()
+    """,
+    "weave.toml": """
+        [rest]
+        views = ["${SHOP_VIEWS:-shop.views}:ItemsView"]
+
+        [[connect]]
+        receiver = "shop.audit:item_created"
+        events = ["AfterCreate"]
+        model = "shop.models:Item"
+    """,
+}
+
+
+def test_check_without_django_settings_says_how_to_give_them(tmp_path: Path) -> None:
+    app = make_app(tmp_path, DJANGO_APP)
+    result = eventweave_cli("check", cwd=app)
+    assert result.returncode == 1
+    assert "ImproperlyConfigured" in result.stdout
+    assert "set DJANGO_SETTINGS_MODULE, or pass --settings" in result.stdout
+    assert "pending" not in result.stdout
+
+
+@pytest.mark.parametrize("how", ["--settings", "DJANGO_SETTINGS_MODULE"])
+def test_check_and_show_set_django_up_first(tmp_path: Path, how: str) -> None:
+    app = make_app(tmp_path, DJANGO_APP)
+    args, env = (["--settings", "shop.settings"], child_env())
+    if how == "DJANGO_SETTINGS_MODULE":
+        args, env = [], child_env(DJANGO_SETTINGS_MODULE="shop.settings")
+    checked = eventweave_cli("check", *args, cwd=app, env=env)
+    assert (checked.returncode, checked.stdout) == (0, "weave.toml: all 2 targets resolve\n")
+    shown = eventweave_cli("show", *args, cwd=app, env=env)
+    assert shown.stdout.startswith("weave.toml: 2 targets (2 resolve here)")
+
+
+def test_check_with_settings_that_do_not_import_exits_2(tmp_path: Path) -> None:
+    app = make_app(tmp_path, DJANGO_APP)
+    result = eventweave_cli("check", "--settings", "shop.setings", cwd=app)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "eventweave check: setting Django up with DJANGO_SETTINGS_MODULE=shop.setings failed"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_django_project_instrumented_and_connected_by_a_plan_alone(tmp_path: Path) -> None:
+    app = make_app(tmp_path, DJANGO_APP)
+    env = child_env(DJANGO_SETTINGS_MODULE="shop.settings")
+    checked = eventweave_cli("check", cwd=app, env=env)
+    assert checked.returncode == 0, checked.stdout
+    result = eventweave_cli("run", "--trace", "--", sys.executable, "main.py", cwd=app, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "AUDIT AfterCreate lamp 1\n"
+    events = [(line["event"], line["sender"]) for line in trace_lines(result.stderr)]
+    assert events == [
+        ("BeforeCreate", "shop.views:ItemsView"),
+        ("AfterCreate", "shop.views:ItemsView"),
+    ]

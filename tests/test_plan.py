@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import re
 import sys
 import textwrap
 import uuid
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import eventweave
+from eventweave._advice import is_silent, triggered_action
 from eventweave.plan import PlanError, load
 from eventweave.testing import capture
 from eventweave.vidispine import signals as vs
@@ -72,6 +75,26 @@ VIEWS = """
 
     class HealthView(UsersView):
         pass
+
+
+    def create_view(request):
+        return None
+"""
+
+AUDIT = """
+    calls = []
+
+
+    def on_pay(signal, sender, **named):
+        calls.append((sender.__name__, named.get("amount"), named.get("result")))
+
+
+    def on_create(event):
+        calls.append((type(event).__name__, event.field.name if event.field else None))
+
+
+    def no_kwargs(sender):
+        pass
 """
 
 
@@ -111,6 +134,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     application.module("billing", BILLING)
     application.module("signals", SIGNALS)
     application.module("views", VIEWS)
+    application.module("audit", AUDIT)
     yield application
     for module in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
         del sys.modules[module]
@@ -695,3 +719,368 @@ def test_check_reports_an_instance_path_that_is_not_a_function(app: App) -> None
     (error,) = plan.check().errors
     assert error.key == "weave[1].instance"
     assert "must be a function taking an eventweave.Call" in error.message
+
+
+# -- ${NAME} from the environment ----------------------------------------------
+
+HTTP_PLAN = '[vidispine]\nhttp = { base_url = "BASE" }\n'
+
+
+def http_plan(tmp_path: Path, base_url: str, environ: dict[str, str]) -> eventweave.plan.Plan:
+    return load(write(tmp_path, HTTP_PLAN.replace("BASE", base_url)), environ=environ)
+
+
+def test_string_values_read_the_environment(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://${VS_HOST}:${VS_PORT:-8080}/API", {"VS_HOST": "vs.example"})
+    (entry,) = plan.entries()
+    assert entry.target == "requests to http://vs.example:8080/API"
+
+
+def test_default_is_taken_when_the_variable_is_empty(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://h:${VS_PORT:-8080}/API", {"VS_PORT": ""})
+    assert plan.entries()[0].target == "requests to http://h:8080/API"
+
+
+def test_unset_variable_without_default_names_file_line_key_and_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, '[portal]\nviews = "a.b"\n\n[rest]\nviews = ["${API}.views:Users"]\n')
+    with pytest.raises(PlanError) as info:
+        load(path, environ={})
+    assert (info.value.line, info.value.key) == (5, "rest.views")
+    assert "the environment variable API is not set" in info.value.reason
+    assert "${API:-...}" in info.value.reason
+
+
+def test_double_dollar_keeps_a_literal_brace(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://h/API?q=$${x}&cost=$5", {})
+    assert plan.entries()[0].target == "requests to http://h/API?q=${x}&cost=$5"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("${1X}", "is not ${NAME} or ${NAME:-default}"), ("${X", "is never closed")],
+)
+def test_malformed_reference_is_a_plan_error(tmp_path: Path, value: str, reason: str) -> None:
+    with pytest.raises(PlanError, match=re.escape(reason)) as info:
+        http_plan(tmp_path, f"http://h/{value}", {"X": "x"})
+    assert (info.value.line, info.value.key) == (2, "vidispine.http")
+
+
+def test_password_from_the_environment_never_shows_in_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PlanError) as info:
+        http_plan(tmp_path, "${VS_URL}", {"VS_URL": "ftp://admin:hunter22@vs/API"})
+    assert "hunter22" not in str(info.value)
+    assert "ftp://admin:********@vs/API" in str(info.value)
+
+
+def test_secret_variables_are_masked_wherever_they_show(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://h/API?token=${VS_TOKEN}", {"VS_TOKEN": "tok-123456"})
+    (entry,) = plan.entries()
+    assert entry.target == "requests to http://h/API?token=********"
+
+
+# -- secrets in what check, show and apply say -----------------------------------
+
+
+def test_entries_mask_the_password_of_a_url(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://admin:hunter22@vs:8080/API", {})
+    assert plan.entries()[0].target == "requests to http://admin:********@vs:8080/API"
+
+
+def test_error_messages_mask_the_password_of_a_url(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://admin:hunter22@vs:80a80/API", {})
+    with pytest.raises(PlanError) as info:
+        plan.apply()
+    assert "is not a valid URL" in str(info.value)
+    assert "hunter22" not in str(info.value)
+    (error,) = plan.check().errors
+    assert error.message == info.value.reason
+
+
+# -- check refuses what apply refuses -------------------------------------------
+
+REFUSED = {
+    "a REST view that is a function": (
+        '[rest]\nviews = ["APP.views:create_view"]\n',
+        "it is a function; ViewEvents() weaves classes",
+    ),
+    "a REST view that defines no action": (
+        '[rest]\nviews = ["APP.views:User"]\n',
+        "User defines none of the view actions",
+    ),
+    "a malformed base_url": (
+        '[vidispine]\nhttp = { base_url = "http://localhost:80a80/API" }\n',
+        "is not a valid URL",
+    ),
+    "a signals module lacking the portal's signals": (
+        '[portal]\nviews = "APP.auth"\nsignals = "APP.signals"\n',
+        "lacks portal_pre_authenticate",
+    ),
+    "a signal path naming no signal": (
+        PAY_PLAN.replace("signals:post_pay", "signals:not_a_signal"),
+        "is 42 (int), not a signal",
+    ),
+    "a misspelled receiver": (
+        '[[connect]]\nreceiver = "APP.audit:on_pya"\nsignals = ["APP.signals:post_pay"]\n',
+        "has no attribute 'on_pya'; did you mean 'on_pay'?",
+    ),
+    "a receiver without **kwargs": (
+        '[[connect]]\nreceiver = "APP.audit:no_kwargs"\nsignals = ["APP.signals:post_pay"]\n',
+        "must accept **kwargs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_check_refuses_what_apply_refuses_with_the_same_message(app: App, case: str) -> None:
+    text, fragment = REFUSED[case]
+    app.module("auth", AUTH_VIEWS)
+    report = load(app.write_plan(text)).check()
+    (error,) = report.errors
+    assert fragment in error.message
+    assert not eventweave.woven()
+    # check imported what the plan names, so apply now meets the same problem at once
+    with pytest.raises(PlanError) as info:
+        load(app.write_plan(text)).apply()
+    assert (info.value.reason, info.value.line, info.value.key) == (
+        error.message,
+        error.line,
+        error.key,
+    )
+
+
+def test_default_table_method_the_code_lacks_is_a_warning_in_check_and_in_apply(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    from eventweave.vidispine import client
+
+    source = Path(client.__file__ or "").read_text()
+    app.module("interface", source.replace("def retranscode(", "def retranscodeItem("))
+    plan = load(app.write_plan('[vidispine]\nhelpers = "APP.interface"\n'))
+    (warning,) = plan.check().warnings
+    with caplog.at_level(logging.WARNING, logger="eventweave"):
+        weavings = load(app.write_plan('[vidispine]\nhelpers = "APP.interface"\n')).apply()
+    assert weavings  # the others are woven
+    assert warning.message in caplog.text
+    assert "did you mean 'retranscodeItem'?" in warning.message
+
+
+def test_check_leaves_no_marker_behind(app: App) -> None:
+    views = app.load("views")
+    eventweave.mark(f"{app.name}.views:UsersView.index", silent=True)  # the application's own
+    plan = load(
+        app.write_plan(
+            """
+            [rest]
+            views = ["APP.views:UsersView"]
+            silent = ["APP.views:HealthView", "APP.views:UsersView.index"]
+            trigger_instead = { "APP.views:UsersView.refresh" = "update" }
+            """
+        )
+    )
+    assert plan.check().ok
+    assert not is_silent(views.HealthView)  # type: ignore[attr-defined]
+    assert triggered_action(views.UsersView.refresh) is None  # type: ignore[attr-defined]
+    assert is_silent(views.UsersView.index)  # type: ignore[attr-defined]
+    assert not eventweave.woven()
+
+
+def test_check_leaves_no_receiver_connected(app: App) -> None:
+    signals = app.load("signals")
+    text = '[[connect]]\nreceiver = "APP.audit:on_pay"\nsignals = ["APP.signals:post_pay"]\n'
+    assert load(app.write_plan(text)).check().ok
+    assert not signals.post_pay.receivers  # type: ignore[attr-defined]
+
+
+def test_check_reports_a_part_whose_module_is_not_installed_as_pending(tmp_path: Path) -> None:
+    report = load(write(tmp_path, '[rest]\nviews = ["nowhere_xyz.views:Users"]\n')).check()
+    (pending,) = report.pending
+    assert pending.message == "no module named 'nowhere_xyz'"
+    assert not report.ok and not report.errors
+
+
+# -- [[connect]] -----------------------------------------------------------------
+
+CONNECT_PAY = """
+    [[connect]]
+    receiver = "APP.audit:on_pay"
+    signals = ["APP.signals:post_pay"]
+"""
+
+
+def test_connected_receiver_is_imported_when_the_first_event_comes(app: App) -> None:
+    load(app.write_plan(PAY_PLAN + CONNECT_PAY)).apply()
+    assert f"{app.name}.signals" not in sys.modules
+    billing = app.load("billing")
+    assert f"{app.name}.signals" in sys.modules  # imported by the weaving, then connected
+    assert f"{app.name}.audit" not in sys.modules
+    billing.Invoice().pay(5)  # type: ignore[attr-defined]
+    assert app["audit"].calls == [("Invoice", 5, "paid 5 EUR")]  # type: ignore[attr-defined]
+
+
+def test_receiver_connects_at_once_when_its_signal_is_imported(app: App) -> None:
+    signals = app.load("signals")
+    load(app.write_plan(CONNECT_PAY)).apply()
+    signals.post_pay.send(sender=str, amount=1, result=2)  # type: ignore[attr-defined]
+    assert app["audit"].calls == [("str", 1, 2)]  # type: ignore[attr-defined]
+
+
+def test_sender_restricts_the_receiver_to_one_sender(app: App) -> None:
+    signals = app.load("signals")
+    billing = app.load("billing")
+    load(app.write_plan(CONNECT_PAY + 'sender = "APP.billing:Invoice"\n')).apply()
+    signals.post_pay.send(sender=billing.Ledger, amount=1)  # type: ignore[attr-defined]
+    signals.post_pay.send(sender=billing.Invoice, amount=2)  # type: ignore[attr-defined]
+    assert app["audit"].calls == [("Invoice", 2, None)]  # type: ignore[attr-defined]
+
+
+def test_applying_a_plan_twice_connects_its_receiver_once(app: App) -> None:
+    signals = app.load("signals")
+    load(app.write_plan(CONNECT_PAY)).apply()
+    load(app.write_plan(CONNECT_PAY)).apply()
+    signals.post_pay.send(sender=str, amount=1)  # type: ignore[attr-defined]
+    assert len(app["audit"].calls) == 1  # type: ignore[attr-defined]
+
+
+def test_plan_holds_its_receiver_strongly(app: App) -> None:
+    signals = app.load("signals")
+    load(app.write_plan(CONNECT_PAY)).apply()
+    gc.collect()
+    signals.post_pay.send(sender=str, amount=1)  # type: ignore[attr-defined]
+    assert app["audit"].calls  # type: ignore[attr-defined]
+
+
+def test_rest_events_reach_a_receiver_by_model_and_field(app: App) -> None:
+    app.module("events", "from eventweave.rest import EventRegistry\nregistry = EventRegistry()\n")
+    load(
+        app.write_plan(
+            """
+            [rest]
+            views = ["APP.views:UsersView"]
+            registry = "APP.events:registry"
+
+            [[connect]]
+            receiver = "APP.audit:on_create"
+            events = ["BeforeCreate"]
+            model = "APP.views:User"
+            field = "name"
+            """
+        )
+    ).apply()
+    views = app.load("views")
+    views.UsersView({"name": "ada"}).create()  # type: ignore[attr-defined]
+    views.UsersView({"email": "x"}).create()  # type: ignore[attr-defined] # no name field
+    assert app["audit"].calls == [("BeforeCreate", "name")]  # type: ignore[attr-defined]
+
+
+def test_receiver_that_fails_to_import_is_logged_not_raised_into_the_sender(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    signals = app.load("signals")
+    load(app.write_plan(CONNECT_PAY.replace("on_pay", "on_pya"))).apply()
+    with caplog.at_level(logging.ERROR, logger="eventweave"):
+        signals.post_pay.send(sender=str, amount=1)  # type: ignore[attr-defined]
+        signals.post_pay.send(sender=str, amount=2)  # type: ignore[attr-defined]
+    assert caplog.text.count("has no attribute 'on_pya'; did you mean 'on_pay'?") == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [
+        ('receiver = "a.b:f"\n', "give one of them"),
+        ('receiver = "a.b:f"\nsignals = ["a:s"]\nevents = ["AfterCreate"]\n', "give one of them"),
+        ('receiver = "a.b:f"\nevents = ["AfterCreat"]\n', "did you mean 'AfterCreate'?"),
+        ('receiver = "a.b:f"\nevents = ["AfterCreate"]\nsender = "a:B"\n', "sender goes with"),
+        ('receiver = "a.b:f"\nsignals = ["a.s"]\n', "not an import path"),
+        ('signals = ["a:s"]\n', "needs receiver"),
+    ],
+)
+def test_connect_table_is_checked_on_loading(tmp_path: Path, table: str, reason: str) -> None:
+    error = load_error(tmp_path, "[[connect]]\n" + table)
+    assert reason in str(error)
+    assert error.key is not None and error.key.startswith("connect[1]")
+
+
+def test_connect_sections_name_their_receiver_and_signals(tmp_path: Path) -> None:
+    plan = load(write(tmp_path, '[[connect]]\nreceiver = "a.b:f"\nsignals = ["c.d:s", "c.d:t"]\n'))
+    (connect,) = plan.sections("connect")
+    assert connect.receiver.text == "a.b:f"  # type: ignore[attr-defined]
+    assert [s.text for s in connect.signals] == ["c.d:s", "c.d:t"]  # type: ignore[attr-defined]
+
+
+# -- [vidispine] helpers, one module per class -----------------------------------
+
+
+def test_vidispine_helpers_may_live_in_one_module_per_class(app: App) -> None:
+    from eventweave.vidispine import client
+
+    source = Path(client.__file__ or "").read_text()
+    app.module("iuser", source)
+    app.module("iitem", source)
+    plan = load(
+        app.write_plan(
+            '[vidispine]\nhelpers = { UserHelper = "APP.iuser", ItemHelper = "APP.iitem" }\n'
+        )
+    )
+    plan.apply()
+    targets = [w.target for w in eventweave.woven()]
+    assert f"{app.name}.iuser:UserHelper.createUser" in targets
+    assert f"{app.name}.iitem:ItemHelper.setItemMetadata" in targets
+    assert not [t for t in targets if "GroupHelper" in t or "iuser:Item" in t or "iitem:User" in t]
+    iuser = app.load("iuser")
+    with (
+        FakeVidispine() as fake,
+        iuser.VidispineAPI(fake.url, *fake.auth) as api,  # type: ignore[attr-defined]
+        capture(vs.vidispine_post_create) as events,
+    ):
+        iuser.UserHelper(api).createUser("ada", "Ada", "secret-password")  # type: ignore[attr-defined]
+    assert [e.kwargs["instance"] for e in events] == ["ada"]
+
+
+@pytest.mark.parametrize(
+    ("helpers", "reason"),
+    [
+        ('{ ItemHelpr = "a.b" }', "did you mean 'ItemHelper'?"),
+        ('{ ItemHelper = "a.b:C" }', "is a module name"),
+        ("{ ItemHelper = 3 }", "must be a module name"),
+        ("{}", "names no helper class"),
+    ],
+)
+def test_helpers_mapping_is_checked_on_loading(tmp_path: Path, helpers: str, reason: str) -> None:
+    error = load_error(tmp_path, f"[vidispine]\nhelpers = {helpers}\n")
+    assert reason in str(error)
+    assert error.key == "vidispine.helpers"
+
+
+def test_helpers_mapping_takes_a_class_named_in_methods(tmp_path: Path) -> None:
+    plan = load(
+        write(
+            tmp_path,
+            '[vidispine]\nhelpers = { CollectionHelper = "portal.vidispine.icollection" }\n'
+            'methods = { CollectionHelper = { createCollection = "create" } }\n',
+        )
+    )
+    (entry,) = plan.entries()
+    assert entry.target == "portal.vidispine.icollection:CollectionHelper.createCollection"
+
+
+# -- what applying says on the eventweave logger --------------------------------
+
+
+def test_apply_logs_one_line_and_one_per_module_awaited(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="eventweave"):
+        path = app.write_plan(PAY_PLAN)
+        load(path).apply()
+        app.load("billing")
+    messages = [r.getMessage() for r in caplog.records if r.name == "eventweave"]
+    assert messages == [
+        f"plan {path} applied: 1 weavings, 1 pending until their module is imported",
+        f"plan {path}: 1 weaving applied on import of {app.name}.billing",
+    ]
+
+
+def test_debug_lists_each_weaving(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="eventweave"):
+        load(app.write_plan(PAY_PLAN)).apply()
+    assert f"pending {app.name}.billing:Invoice.pay" in caplog.text

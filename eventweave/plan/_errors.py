@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._advice import MASK
@@ -90,17 +89,56 @@ class Scrubber:
         return bool(self.secrets)
 
 
-@dataclass(frozen=True)
 class Where:
-    """A place in a plan: file, line and key, to build errors and report lines from."""
+    """A place in a plan: file, line and key, to build errors and report lines from.
 
-    file: str
-    line: int | None
-    key: str
-    scrub: Scrubber = field(default_factory=Scrubber, compare=False, repr=False)
+    The line may be given, or found when first asked for (``locate``): loading a
+    valid plan then never has to work out a line number.
+    """
+
+    __slots__ = ("_key", "_line", "_locate", "file", "scrub")
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        key: str | tuple[str | int, ...],
+        scrub: Scrubber | None = None,
+        *,
+        locate: Callable[[], int | None] | None = None,
+    ) -> None:
+        self.file = file
+        self.scrub = scrub if scrub is not None else Scrubber()
+        self._key = key  # a path until asked for: most places never are
+        self._line = line
+        self._locate = locate
+
+    @property
+    def key(self) -> str:
+        """The TOML key, as :class:`PlanError` gives it (``"weave[2].pre"``)."""
+        if not isinstance(self._key, str):
+            self._key = key_of(self._key)
+        return self._key
+
+    @property
+    def line(self) -> int | None:
+        if self._locate is not None:
+            self._line, self._locate = self._locate(), None
+        return self._line
 
     def error(self, reason: str) -> PlanError:
         return PlanError(self.scrub(reason), file=self.file, line=self.line, key=self.key)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Where):
+            return NotImplemented
+        return (self.file, self.line, self.key) == (other.file, other.line, other.key)
+
+    def __hash__(self) -> int:
+        return hash((self.file, self.key))
+
+    def __repr__(self) -> str:
+        return f"Where({self.file!r}, {self.line!r}, {self.key!r})"
 
     def __str__(self) -> str:
         location = f"{self.file}:{self.line}" if self.line else self.file

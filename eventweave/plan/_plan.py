@@ -406,9 +406,10 @@ class _Applying:
         applied = sum(1 for weaving in group if weaving.applied)
         failed = sum(1 for weaving in group if weaving.error is not None)
         logger.info(
-            "plan %s: %d weavings applied on import of %s%s",
+            "plan %s: %d %s applied on import of %s%s",
             self.plan.path,
             applied,
+            "weaving" if applied == 1 else "weavings",
             module.__name__,
             f" ({failed} failed)" if failed else "",
         )

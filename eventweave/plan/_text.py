@@ -2,10 +2,13 @@
 
 ``tomllib`` gives no positions for a valid document, so a single pass over
 the text (:class:`Index`) records the line of every table, key and string
-value; errors then find their line with one dictionary lookup. The same pass
-bounds nesting, before ``tomllib`` recurses into it. Everything here runs in
-time linear in the size of the file: no regular expression, and no search
-that starts again from the same place.
+value; errors then find their line with one dictionary lookup. The pass is
+made once per file, the first time a line is asked for (an error, or
+``eventweave show``): loading a valid plan never needs it. Nesting is
+bounded: deeper than :data:`MAX_DEPTH` is an error, and so is anything deep
+enough to exhaust the TOML parser's recursion. Everything here runs in time
+linear in the size of the file: no regular expression, and no search that
+starts again from the same place.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,12 +33,6 @@ Path = tuple[str | int, ...]
 _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _SCALAR_END = frozenset(",]}#\n\r")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
-
-
-class _TooDeep(Exception):
-    def __init__(self, line: int, path: Path) -> None:
-        self.line = line
-        self.path = path
 
 
 class Index:
@@ -80,6 +76,7 @@ class _Scanner:
         self.index = Index()
         self.table: Path = ()
         self.arrays: dict[Path, int] = {}  # array-of-tables path -> index of its last table
+        self.too_deep: tuple[int, Path] | None = None  # the first place nesting past MAX_DEPTH
 
     # -- positions ------------------------------------------------------------
 
@@ -190,7 +187,9 @@ class _Scanner:
 
     def record(self, path: Path) -> None:
         if len(path) > MAX_DEPTH:
-            raise _TooDeep(self.line(), path[: MAX_DEPTH + 1])
+            if self.too_deep is None:
+                self.too_deep = (self.line(), path[: MAX_DEPTH + 1])
+            return
         self.index.keys.setdefault(path, self.line())
 
     def header(self) -> None:
@@ -204,6 +203,8 @@ class _Scanner:
             if last is not None and (double is False or len(resolved) < len(parts)):
                 resolved.append(last)
         path: Path = tuple(resolved)
+        for end in range(1, min(len(path), MAX_DEPTH + 1)):
+            self.record(path[:end])  # tables a dotted header makes on the way
         if double:
             position = self.arrays.get(path, -1) + 1
             self.arrays[path] = position
@@ -250,7 +251,7 @@ class _Scanner:
         if parts is None:
             return
         path = (*table, *parts)
-        for end in range(len(table) + 1, len(path) + 1):
+        for end in range(len(table) + 1, min(len(path), MAX_DEPTH + 1) + 1):
             self.record(path[:end])
         self.skip_blank(newlines=False)
         if self.peek() == "=":
@@ -268,7 +269,9 @@ class _Scanner:
                 self.index.values.setdefault((strings, found), line)
         elif char in ("[", "{"):
             if len(path) >= MAX_DEPTH:
-                raise _TooDeep(self.line(), path)
+                if self.too_deep is None:
+                    self.too_deep = (self.line(), path)
+                path = path[:MAX_DEPTH]  # keep counting brackets, stop recording
             stack.append(("array" if char == "[" else "table", path, 0))
             self.pos += 1
         else:
@@ -370,19 +373,33 @@ def expand(text: str, environ: Mapping[str, str], used: dict[str, str]) -> str:
 # -- the document ---------------------------------------------------------------
 
 
-@dataclass
 class Document:
     """A plan's data, with where each part of it is written."""
 
-    file: str
-    data: dict[str, Any]
-    index: Index
-    scrub: Scrubber
+    def __init__(self, file: str, text: str, data: dict[str, Any], scrub: Scrubber) -> None:
+        self.file = file
+        self.text = text
+        self.data = data
+        self.scrub = scrub
+        self._index: Index | None = None
 
-    def where(self, path: Path, value: str | None = None) -> Where:
-        """The place of ``path`` (of the string ``value`` inside it, for array items)."""
-        line = self.index.line(path) if value is None else self.index.value_line(path, value)
-        return Where(self.file, line, key_of(path), self.scrub)
+    @property
+    def index(self) -> Index:
+        """The line of every key, found in one pass over the text when first needed."""
+        if self._index is None:
+            self._index = _Scanner(self.text).run()
+        return self._index
+
+    def where(self, path: Path, value: str | None = None, *, key: Path | None = None) -> Where:
+        """The place of ``path`` (of the string ``value`` inside it, for array items),
+        named after ``key`` (default: ``path``)."""
+
+        def locate() -> int | None:
+            if value is None:
+                return self.index.line(path)
+            return self.index.value_line(path, value)
+
+        return Where(self.file, None, path if key is None else key, self.scrub, locate=locate)
 
 
 def _toml() -> Any:
@@ -393,20 +410,18 @@ def _toml() -> Any:
     return importlib.import_module("tomli")
 
 
+_TOO_DEEP = (
+    f"tables, arrays and keys nest more than {MAX_DEPTH} levels deep here; "
+    "a plan needs a few (section, key, value)"
+)
+
+
 def parse(text: str, file: str, environ: Mapping[str, str] | None = None) -> Document:
-    """Read a plan's TOML ``text``: its data, the line of each key, and its secrets.
+    """Read a plan's TOML ``text``: its data, with ``${...}`` resolved, and its secrets.
 
     :raises PlanError: the text is not TOML, nests too deeply, or names an
         environment variable that is not set.
     """
-    try:
-        index = _Scanner(text).run()
-    except _TooDeep as exc:
-        msg = (
-            f"tables, arrays and keys nest more than {MAX_DEPTH} levels deep here; "
-            "a plan needs a few (section, key, value)"
-        )
-        raise PlanError(msg, file=file, line=exc.line, key=key_of(exc.path) or None) from None
     try:
         decoder = _toml()
     except ImportError:
@@ -418,10 +433,26 @@ def parse(text: str, file: str, environ: Mapping[str, str] | None = None) -> Doc
         message = str(exc)
         line = getattr(exc, "lineno", None) or _line_in(message)
         raise PlanError(f"invalid TOML: {message}", file=file, line=line) from None
-    scrub = Scrubber()
-    document = Document(file, data, index, scrub)
+    except RecursionError:
+        # The parser recurses once per level: say where, from the scanner.
+        scanner = _Scanner(text)
+        scanner.run()
+        line, path = scanner.too_deep or (None, ())
+        raise PlanError(_TOO_DEEP, file=file, line=line, key=key_of(_head(path)) or None) from None
+    document = Document(file, text, data, Scrubber())
     _resolve_environment(document, os.environ if environ is None else environ)
     return document
+
+
+def _head(path: Path) -> Path:
+    """The section and key a path starts with: ``("weave", 0, "redact", 0, 0)`` ->
+    ``("weave", 0, "redact")``, as errors name the place."""
+    names = 0
+    for end, part in enumerate(path, 1):
+        names += isinstance(part, str)
+        if names == 2:
+            return path[:end]
+    return path[:1]
 
 
 def _line_in(message: str) -> int | None:
@@ -431,35 +462,57 @@ def _line_in(message: str) -> int | None:
     return int(digits) if found and digits.isdigit() else None
 
 
-def _strings(data: Any, path: Path = ()) -> Iterator[tuple[Path, Any, str | int, str]]:
-    """Every string value under ``data``: ``(path of its container, container, key, value)``.
+def _strings(document: Document) -> Iterator[tuple[Path, Any, str | int, str]]:
+    """Every string value of the plan: ``(path of its container, container, key, value)``.
 
-    Recursion is bounded: the scanner refused anything deeper than MAX_DEPTH.
+    Walks with a stack of its own, and refuses (PlanError) anything nested
+    deeper than MAX_DEPTH.
     """
-    items = data.items() if isinstance(data, dict) else enumerate(data)
-    for key, value in items:
-        if isinstance(value, str):
-            yield path, data, key, value
-        elif isinstance(value, (dict, list)):
-            inner = (*path, key) if isinstance(data, dict) else path
-            yield from _strings(value, inner)
+    stack: list[tuple[Path, Any]] = [((), document.data)]
+    while stack:
+        path, data = stack.pop()
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        for key, value in items:
+            if isinstance(value, str):
+                yield path, data, key, value
+            elif isinstance(value, (dict, list)):
+                inner = (*path, key)
+                if len(inner) >= MAX_DEPTH:
+                    where = document.where(_head(inner))
+                    raise where.error(_TOO_DEEP)
+                stack.append((inner, value))
 
 
 def _resolve_environment(document: Document, environ: Mapping[str, str]) -> None:
     """Expand ``${...}`` in every string value, in place; record the secrets found."""
     used: dict[str, str] = {}
-    for path, container, key, value in list(_strings(document.data)):
-        own_path = (*path, key) if isinstance(key, str) else path
+    for path, container, key, value in list(_strings(document)):
+        if isinstance(key, int):
+            # an array item: its line is found by its text, under the array's key
+            where_path, where_value = _named_part(path), value
+            own_path = path
+        else:
+            own_path = where_path = (*path, key)
+            where_value = None
         try:
             expanded = expand(value, environ, used)
         except _Unresolved as exc:
-            where = document.where(own_path, None if isinstance(key, str) else value)
+            where = document.where(where_path, where_value, key=_head(where_path))
             raise where.error(str(exc)) from None
-        container[key] = expanded
+        if expanded is not value:
+            container[key] = expanded
         _secrets_of(document.scrub, own_path, expanded)
     for name, value in used.items():
         if is_secret(name, SECRET_NAMES):
             document.scrub.add(value)
+
+
+def _named_part(path: Path) -> Path:
+    """``path`` without the array positions at its end: where the scanner files array items."""
+    end = len(path)
+    while end and isinstance(path[end - 1], int):
+        end -= 1
+    return path[:end]
 
 
 def _secrets_of(scrub: Scrubber, path: Path, value: str) -> None:

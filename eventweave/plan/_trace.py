@@ -3,7 +3,8 @@
 A line holds ``time`` (UTC, ISO 8601), ``event`` (the signal's name in the
 plan, or the REST event's class name), ``sender`` (``module:qualname`` of a
 class), ``instance``, ``method``, ``pid``, and every other named argument
-whose value is a JSON scalar. Values of secret-named arguments are masked,
+whose value is a JSON scalar (``result`` among them; ``exception`` as
+``"Type: message"``). Values of secret-named arguments are masked,
 and passwords and secret query values in URLs too; a string is cut at
 :data:`LONGEST` characters.
 
@@ -24,7 +25,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .._advice import MASK, RESERVED_NAMES, SECRET_NAMES, is_secret
+from .._advice import MASK, SECRET_NAMES, is_secret
 from .._signals import _describe
 from .._weaving import when_imported
 
@@ -174,9 +175,12 @@ class Trace:
             "pid": os.getpid(),
         }
         for key, value in named.items():
-            if key in RESERVED_NAMES or key in record:
+            if key in record or key == "signal":
                 continue
-            found = scalar(key, value)
+            if isinstance(value, BaseException):
+                found: Any = _cut(_masked_text(f"{type(value).__name__}: {value}"))
+            else:
+                found = scalar(key, value)
             if found is not _SKIP:
                 record[key] = found
         self.write(record)

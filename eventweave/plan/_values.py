@@ -17,7 +17,7 @@ from typing import Any
 
 from .._weaving import WeaveError, parse_target
 from .._weaving._targets import nearest, resolve, walk
-from ._errors import PlanError, Where, key_of, shown
+from ._errors import PlanError, Where, shown
 from ._text import Document, Path
 
 __all__ = [
@@ -189,10 +189,9 @@ class Table:
     def where(self, *keys: str | int) -> Where:
         """The place of a key of this table; with more keys, the line of a key inside it
         (``where("methods", "ItemHelper", "getItem")``), still named after the table's key."""
-        found = self.document.where((*self.location, *keys))
-        if len(keys) < 2:
-            return found
-        return Where(found.file, found.line, key_of((*self.location, keys[0])), found.scrub)
+        path = (*self.location, *keys)
+        key = (*self.location, keys[0]) if len(keys) > 1 else path
+        return self.document.where(path, key=key)
 
     def where_item(self, key: str, value: str) -> Where:
         """The place of the string ``value`` written in the array ``key``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._advice import SECRET_NAMES, Emit
-from .._weaving import Hook, Site, WeaveError, Weaving, parse_target, weave
+from .._weaving import Hook, Site, WeaveError, Weaving, weave
 from ._errors import PlanError, shown
 from ._section import Context, Emitted, Item, Row, Section, pair
 from ._values import ImportPath, Table, check_target, kind
@@ -87,6 +87,13 @@ class Weave(Section):
             except WeaveError as exc:
                 raise self.target_where.error(str(exc)) from None
 
+        modules = tuple(dict.fromkeys(t.partition(":")[0] for t in (self.target, *self.within)))
+        row = Row(self.target_where, self.target, self._events, requires=self.within)
+        emits = tuple(Emitted.signal(path) for path in self.signals.values())
+        return [Item(self.target_where, run, modules, rows=(row,), emits=emits)]
+
+    def _events(self, target: object) -> str:
+        """What ``show`` says the target emits: its signals' names."""
         names = {role: path.name for role, path in self.signals.items()}
         if "pre" in names and "post" in names:
             text = pair(names["pre"], names["post"], names.get("error"))
@@ -94,10 +101,7 @@ class Weave(Section):
             text = ", ".join(f"{role} {name}" for role, name in names.items())
         if self.within:
             text += " (within " + ", ".join(t.split(":", 1)[1] for t in self.within) + ")"
-        modules = tuple(dict.fromkeys(parse_target(t)[0] for t in (self.target, *self.within)))
-        row = Row(self.target_where, self.target, text, requires=self.within)
-        emits = tuple(Emitted.signal(path) for path in self.signals.values())
-        return [Item(self.target_where, run, modules, rows=(row,), emits=emits)]
+        return text
 
 
 class _PlanWeaveError(WeaveError):
@@ -124,9 +128,11 @@ class PlannedEmit(Emit):
         )
         self.entry = entry
         self._resolved = False
+        # Equal for the same entry of the same plan read twice: weaving it again is a no-op.
+        self._identity = (type(self), entry.identity())
 
     def _key(self) -> tuple[Any, ...]:
-        return (type(self), self.entry.identity())
+        return self._identity
 
     def __repr__(self) -> str:
         roles = ", ".join(f"{role}={path.text}" for role, path in self.entry.signals.items())
