@@ -13,6 +13,7 @@ starts again from the same place.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -393,13 +394,13 @@ class Document:
     def where(self, path: Path, value: str | None = None, *, key: Path | None = None) -> Where:
         """The place of ``path`` (of the string ``value`` inside it, for array items),
         named after ``key`` (default: ``path``)."""
-
-        def locate() -> int | None:
-            if value is None:
-                return self.index.line(path)
-            return self.index.value_line(path, value)
-
+        locate = functools.partial(self.line, path, value)
         return Where(self.file, None, path if key is None else key, self.scrub, locate=locate)
+
+    def line(self, path: Path, value: str | None = None) -> int | None:
+        if value is None:
+            return self.index.line(path)
+        return self.index.value_line(path, value)
 
 
 def _toml() -> Any:
@@ -486,25 +487,41 @@ def _strings(document: Document) -> Iterator[tuple[Path, Any, str | int, str]]:
 def _resolve_environment(document: Document, environ: Mapping[str, str]) -> None:
     """Expand ``${...}`` in every string value, in place; record the secrets found."""
     used: dict[str, str] = {}
-    for path, container, key, value in list(_strings(document)):
-        if isinstance(key, int):
-            # an array item: its line is found by its text, under the array's key
-            where_path, where_value = _named_part(path), value
-            own_path = path
-        else:
-            own_path = where_path = (*path, key)
-            where_value = None
-        try:
-            expanded = expand(value, environ, used)
-        except _Unresolved as exc:
-            where = document.where(where_path, where_value, key=_head(where_path))
-            raise where.error(str(exc)) from None
-        if expanded is not value:
-            container[key] = expanded
-        _secrets_of(document.scrub, own_path, expanded)
+    scrub = document.scrub
+    for path, container, key, value in _strings(document):
+        if "$" in value:
+            try:
+                value = expand(value, environ, used)
+            except _Unresolved as exc:
+                raise _unresolved(document, path, key, value, str(exc)) from None
+            container[key] = value
+        # the key it is the value of: its own, or the array's
+        name = key if isinstance(key, str) else _last_name(path)
+        if "://" in value or is_secret(name, SECRET_NAMES):
+            _secrets_of(scrub, name, value)
     for name, value in used.items():
         if is_secret(name, SECRET_NAMES):
-            document.scrub.add(value)
+            scrub.add(value)
+
+
+def _unresolved(
+    document: Document, path: Path, key: str | int, value: str, reason: str
+) -> PlanError:
+    if isinstance(key, int):
+        # an array item: its line is found by its text, under the array's key
+        where_path = _named_part(path)
+        where = document.where(where_path, value, key=_head(where_path))
+    else:
+        where_path = (*path, key)
+        where = document.where(where_path, key=_head(where_path))
+    return where.error(reason)
+
+
+def _last_name(path: Path) -> str:
+    for part in reversed(path):
+        if isinstance(part, str):
+            return part
+    return ""
 
 
 def _named_part(path: Path) -> Path:
@@ -515,10 +532,9 @@ def _named_part(path: Path) -> Path:
     return path[:end]
 
 
-def _secrets_of(scrub: Scrubber, path: Path, value: str) -> None:
+def _secrets_of(scrub: Scrubber, name: str, value: str) -> None:
     """Note what in a plan's string is secret: a password or token in a URL, or the value
     of a secret-named key."""
-    name = next((p for p in reversed(path) if isinstance(p, str)), "")
     if is_secret(name, SECRET_NAMES):
         scrub.add(value)
     if "://" not in value:

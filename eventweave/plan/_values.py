@@ -54,10 +54,10 @@ def _names(values: Sequence[str]) -> str:
 
 
 def _is_dotted(name: str) -> bool:
-    return bool(name) and all(part.isidentifier() for part in name.split("."))
+    return bool(name) and all(map(str.isidentifier, name.split(".")))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ImportPath:
     """``"pkg.mod:attr.path"`` (an object) or ``"pkg.mod"`` (a module), named in a plan."""
 
@@ -279,7 +279,7 @@ def import_path(value: Any, where: Where, *, module_ok: bool = False) -> ImportP
     parts = tuple(attrs.split(".")) if sep else ()
     if (
         not _is_dotted(module)
-        or (sep and not all(p.isidentifier() for p in parts))
+        or (sep and not all(map(str.isidentifier, parts)))
         or (not sep and not module_ok)
     ):
         hint = ""

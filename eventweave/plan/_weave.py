@@ -87,7 +87,10 @@ class Weave(Section):
             except WeaveError as exc:
                 raise self.target_where.error(str(exc)) from None
 
-        modules = tuple(dict.fromkeys(t.partition(":")[0] for t in (self.target, *self.within)))
+        module = self.target.partition(":")[0]
+        modules: tuple[str, ...] = (module,)
+        if self.within:
+            modules = tuple(dict.fromkeys([module, *(t.partition(":")[0] for t in self.within)]))
         row = Row(self.target_where, self.target, self._events, requires=self.within)
         emits = tuple(Emitted.signal(path) for path in self.signals.values())
         return [Item(self.target_where, run, modules, rows=(row,), emits=emits)]
