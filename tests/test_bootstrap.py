@@ -216,9 +216,9 @@ def test_log_variable_prints_the_eventweave_logger_from_the_start(app: Path) -> 
     installed_hook()
     result = python("main.py", cwd=app, plan="weave.toml", EVENTWEAVE_LOG="INFO")
     assert result.stderr.splitlines() == [
-        "eventweave: INFO plan weave.toml applied: 1 weavings, 1 pending until their module "
+        "eventweave: INFO plan weave.toml applied: 1 weaving, 1 pending until their module "
         "is imported",
-        "eventweave: INFO plan weave.toml: 1 weaving applied on import of billing.invoices",
+        "eventweave: INFO plan weave.toml: on import of billing.invoices, 1 weaving applied",
     ]
 
 

@@ -397,9 +397,9 @@ def test_run_log_info_says_when_the_plan_is_applied(tmp_path: Path) -> None:
     result = eventweave_cli("run", "--log", "info", "--", sys.executable, "main.py", cwd=app)
     plan = app / "weave.toml"
     assert result.stderr.splitlines() == [
-        f"eventweave: INFO plan {plan} applied: 1 weavings, 1 pending until their module "
+        f"eventweave: INFO plan {plan} applied: 1 weaving, 1 pending until their module "
         "is imported",
-        f"eventweave: INFO plan {plan}: 1 weaving applied on import of billing.invoices",
+        f"eventweave: INFO plan {plan}: on import of billing.invoices, 1 weaving applied",
     ]
 
 

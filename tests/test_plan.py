@@ -1075,8 +1075,8 @@ def test_apply_logs_one_line_and_one_per_module_awaited(
         app.load("billing")
     messages = [r.getMessage() for r in caplog.records if r.name == "eventweave"]
     assert messages == [
-        f"plan {path} applied: 1 weavings, 1 pending until their module is imported",
-        f"plan {path}: 1 weaving applied on import of {app.name}.billing",
+        f"plan {path} applied: 1 weaving, 1 pending until their module is imported",
+        f"plan {path}: on import of {app.name}.billing, 1 weaving applied",
     ]
 
 
@@ -1084,3 +1084,18 @@ def test_debug_lists_each_weaving(app: App, caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.DEBUG, logger="eventweave"):
         load(app.write_plan(PAY_PLAN)).apply()
     assert f"pending {app.name}.billing:Invoice.pay" in caplog.text
+
+
+def test_apply_logs_a_receiver_connected_when_its_signals_module_is_imported(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="eventweave"):
+        path = app.write_plan(CONNECT_PAY)
+        load(path).apply()
+        app.load("signals")
+    messages = [r.getMessage() for r in caplog.records if r.name == "eventweave"]
+    assert messages == [
+        f"plan {path} applied: 0 weavings, 0 pending until their module is imported; "
+        "1 part waiting for a module",
+        f"plan {path}: on import of {app.name}.signals, 1 part applied",
+    ]

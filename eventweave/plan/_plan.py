@@ -366,52 +366,76 @@ def _captured_logs() -> Iterator[list[logging.LogRecord]]:
         logger.setLevel(level)
 
 
+def _count(count: int, what: str) -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"
+
+
+@dataclass
+class _Awaited:
+    """What one apply() left waiting for one module."""
+
+    weavings: list[Weaving] = field(default_factory=list)  # pending, or made on import
+    parts: int = 0  # items that run only once the module is imported
+    done: int = 0  # of those, how many ran without error
+
+
 class _Applying:
-    """Counts what one ``apply()`` made, and logs it: once now, once per module awaited."""
+    """Counts what one ``apply()`` made, and logs it: once now, once per module awaited.
+
+    A *part* is an item that waits for a module before it runs at all (a
+    receiver to connect once its signal's module is imported, a section
+    whose signals live in the application).
+    """
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.waiting: dict[str, list[Weaving]] = {}
-        self.deferred = 0
+        self.waiting: dict[str, _Awaited] = {}
+        self.parts = 0
 
     def wait(self, module: str) -> None:
-        self.deferred += 1
-        self.waiting.setdefault(module, [])
+        self.parts += 1
+        self.waiting.setdefault(module, _Awaited()).parts += 1
 
     def late(self, module: str, made: list[Weaving]) -> None:
-        self.waiting.setdefault(module, []).extend(made)
+        awaited = self.waiting.setdefault(module, _Awaited())
+        awaited.weavings += made
+        awaited.done += 1
 
     def done(self, weavings: list[Weaving]) -> None:
         pending = 0
         for weaving in weavings:
             if weaving.pending:
                 pending += 1
-                self.waiting.setdefault(parse_target(weaving.target)[0], []).append(weaving)
-        logger.info(
-            "plan %s applied: %d weavings, %d pending until their module is imported",
-            self.plan.path,
-            len(weavings) + self.deferred,
-            pending + self.deferred,
+                module = parse_target(weaving.target)[0]
+                self.waiting.setdefault(module, _Awaited()).weavings.append(weaving)
+        summary = (
+            f"{_count(len(weavings), 'weaving')}, {pending} pending until their module is imported"
         )
+        if self.parts:
+            summary += f"; {_count(self.parts, 'part')} waiting for a module"
+        logger.info("plan %s applied: %s", self.plan.path, summary)
         if logger.isEnabledFor(logging.DEBUG):
             for weaving in weavings:
                 state = "pending" if weaving.pending else "applied"
                 logger.debug(
                     "plan %s: %s %s", self.plan.path, state, self.plan.scrub(weaving.target)
                 )
-        for module, group in self.waiting.items():
-            when_imported(module, functools.partial(self.imported, group))
+        for module, awaited in self.waiting.items():
+            when_imported(module, functools.partial(self.imported, awaited))
 
-    def imported(self, group: list[Weaving], module: ModuleType) -> None:
-        applied = sum(1 for weaving in group if weaving.applied)
-        failed = sum(1 for weaving in group if weaving.error is not None)
+    def imported(self, awaited: _Awaited, module: ModuleType) -> None:
+        applied = sum(1 for weaving in awaited.weavings if weaving.applied)
+        failed = sum(1 for weaving in awaited.weavings if weaving.error is not None)
+        failed += awaited.parts - awaited.done
+        said = []
+        if applied or not awaited.parts:
+            said.append(f"{_count(applied, 'weaving')} applied")
+        if awaited.done:
+            said.append(f"{_count(awaited.done, 'part')} applied")
+        if failed:
+            said.append(f"{failed} failed (logged above)")
         logger.info(
-            "plan %s: %d %s applied on import of %s%s",
-            self.plan.path,
-            applied,
-            "weaving" if applied == 1 else "weavings",
-            module.__name__,
-            f" ({failed} failed)" if failed else "",
+            "plan %s: on import of %s, %s", self.plan.path, module.__name__, ", ".join(said)
         )
 
 
