@@ -89,10 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "example:\n"
             "  eventweave run --plan weave.toml -- python manage.py runserver\n\n"
-            "How: the plan is checked, EVENTWEAVE_PLAN is set to its absolute path, and a\n"
-            "directory holding a sitecustomize.py is put first on PYTHONPATH; that file\n"
-            "runs any sitecustomize of yours, then applies the plan. Interpreters started\n"
-            "with -I or -E ignore PYTHONPATH: set EVENTWEAVE_PLAN alone for those."
+            "How: the plan is read and validated (what applying it would refuse without\n"
+            "importing the application, such as a malformed URL, stops it here too);\n"
+            "EVENTWEAVE_PLAN is set to its absolute path (and EVENTWEAVE_TRACE,\n"
+            "EVENTWEAVE_LOG for --trace, --log), and a directory holding a\n"
+            "sitecustomize.py is put first on PYTHONPATH; that file runs any\n"
+            "sitecustomize of yours, then applies the plan. Interpreters started with\n"
+            "-I or -E ignore PYTHONPATH: set EVENTWEAVE_PLAN alone for those."
         ),
         formatter_class=_Formatter,
     )
