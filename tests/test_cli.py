@@ -66,9 +66,12 @@ def make_app(root: Path, files: dict[str, str] = APP) -> Path:
     return root
 
 
+OURS = ("EVENTWEAVE_PLAN", "EVENTWEAVE_TRACE", "EVENTWEAVE_LOG", "DJANGO_SETTINGS_MODULE")
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a subprocess: eventweave importable, no plan unless given."""
-    env = {k: v for k, v in os.environ.items() if k not in ("EVENTWEAVE_PLAN", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in (*OURS, "PYTHONPATH")}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
@@ -510,6 +513,25 @@ DJANGO_APP = {
         model = "shop.models:Item"
     """,
 }
+
+
+def test_check_and_show_import_no_django_without_settings(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    code = (
+        "import sys; from eventweave._cli import main; "
+        "codes = main(['check']), main(['show', '--json']); "
+        "print(codes, 'django' in sys.modules, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=app,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.stderr == "(0, 0) False\n"
 
 
 def test_check_without_django_settings_says_how_to_give_them(tmp_path: Path) -> None:

@@ -363,9 +363,3 @@ class _EventSubscriber:
 
     def __repr__(self) -> str:
         return f"<plan subscriber {self.receiver.path.text}>"
-
-
-def connected() -> list[tuple[Any, Any]]:
-    """``(signal or registry, receiver)`` of everything plans have connected (for tests)."""
-    with _lock:
-        return list(_connected.values())
