@@ -1066,17 +1066,39 @@ def test_helpers_mapping_takes_a_class_named_in_methods(tmp_path: Path) -> None:
 # -- what applying says on the eventweave logger --------------------------------
 
 
+APPLY_LOGS = {
+    "a weaving pending until its module is imported": (
+        PAY_PLAN,
+        "billing",
+        [
+            "plan PLAN applied: 1 weaving, 1 pending until their module is imported",
+            "plan PLAN: on import of APP.billing, 1 weaving applied",
+        ],
+    ),
+    "a receiver connected once its signals module is imported": (
+        CONNECT_PAY,
+        "signals",
+        [
+            "plan PLAN applied: 0 weavings, 0 pending until their module is imported; "
+            "1 part waiting for a module",
+            "plan PLAN: on import of APP.signals, 1 part applied",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(APPLY_LOGS))
 def test_apply_logs_one_line_and_one_per_module_awaited(
-    app: App, caplog: pytest.LogCaptureFixture
+    app: App, caplog: pytest.LogCaptureFixture, case: str
 ) -> None:
+    text, module, expected = APPLY_LOGS[case]
     with caplog.at_level(logging.INFO, logger="eventweave"):
-        path = app.write_plan(PAY_PLAN)
+        path = app.write_plan(text)
         load(path).apply()
-        app.load("billing")
+        app.load(module)
     messages = [r.getMessage() for r in caplog.records if r.name == "eventweave"]
     assert messages == [
-        f"plan {path} applied: 1 weaving, 1 pending until their module is imported",
-        f"plan {path}: on import of {app.name}.billing, 1 weaving applied",
+        line.replace("PLAN", str(path)).replace("APP", app.name) for line in expected
     ]
 
 
@@ -1084,18 +1106,3 @@ def test_debug_lists_each_weaving(app: App, caplog: pytest.LogCaptureFixture) ->
     with caplog.at_level(logging.DEBUG, logger="eventweave"):
         load(app.write_plan(PAY_PLAN)).apply()
     assert f"pending {app.name}.billing:Invoice.pay" in caplog.text
-
-
-def test_apply_logs_a_receiver_connected_when_its_signals_module_is_imported(
-    app: App, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="eventweave"):
-        path = app.write_plan(CONNECT_PAY)
-        load(path).apply()
-        app.load("signals")
-    messages = [r.getMessage() for r in caplog.records if r.name == "eventweave"]
-    assert messages == [
-        f"plan {path} applied: 0 weavings, 0 pending until their module is imported; "
-        "1 part waiting for a module",
-        f"plan {path}: on import of {app.name}.signals, 1 part applied",
-    ]
