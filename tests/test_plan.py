@@ -587,11 +587,11 @@ def test_check_refuses_a_helper_method_the_plan_names_and_the_code_lacks(app: Ap
     plan = load(
         app.write_plan(
             '[vidispine]\nhelpers = "eventweave.vidispine.client"\n'
-            'methods = { ItemHelper = { getItem = "get" } }\n'
+            'methods = { ItemHelper = { getItemMetadat = "get" } }\n'
         )
     )
     (error,) = plan.check().errors
-    assert "has no method 'getItem'; did you mean 'getItemMetadata'?" in error.message
+    assert "has no method 'getItemMetadat'; did you mean 'getItemMetadata'?" in error.message
 
 
 def test_check_reports_a_signal_that_does_not_import(app: App) -> None:
@@ -1049,6 +1049,18 @@ def test_helpers_mapping_is_checked_on_loading(tmp_path: Path, helpers: str, rea
     error = load_error(tmp_path, f"[vidispine]\nhelpers = {helpers}\n")
     assert reason in str(error)
     assert error.key == "vidispine.helpers"
+
+
+def test_helpers_mapping_must_place_each_class_methods_names(tmp_path: Path) -> None:
+    error = load_error(
+        tmp_path,
+        '[vidispine]\nhelpers = { ItemHelper = "portal.vidispine.iitem" }\n'
+        'methods = { UserHelper = { getUser = "get" } }\n',
+    )
+    assert (error.line, error.key) == (3, "vidispine.methods")
+    assert "methods names UserHelper.getUser, but helpers does not say where UserHelper lives" in (
+        error.reason
+    )
 
 
 def test_helpers_mapping_takes_a_class_named_in_methods(tmp_path: Path) -> None:

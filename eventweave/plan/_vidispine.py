@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._weaving import Weaving
 from .._weaving._targets import nearest
-from ._errors import Where, shown
+from ._errors import shown
 from ._marks import MARK_KEYS, read_marks
 from ._section import Context, Emitted, Item, Row, Section, pair
 from ._values import ImportPath, Table, action, check_module, kind
@@ -37,6 +37,18 @@ def _families() -> tuple[str, ...]:
     from ..vidispine._helpers import FAMILIES
 
     return FAMILIES
+
+
+def _locate(helpers: dict[str, str], methods: Any) -> Any:
+    from ..vidispine._helpers import _locate
+
+    return _locate(helpers, methods)
+
+
+def _plan(methods: Methods | None) -> Any:
+    from ..vidispine._helpers import _plan
+
+    return _plan(methods)
 
 
 def _default_table() -> Mapping[str, Mapping[str, str]]:
@@ -127,6 +139,11 @@ class Vidispine(Section):
             raise table.error(
                 "names no helper class: { ItemHelper = 'portal.vidispine.iitem' }", "helpers"
             )
+        try:  # instrument_helpers' own rule: each class methods names has a module
+            _locate(helpers, _plan(self.methods))
+        except (TypeError, ValueError) as exc:
+            message = str(exc).replace("methods=", "methods").replace("module=", "helpers")
+            raise table.error(message, "methods" if self.methods else "helpers") from None
         return helpers
 
     def _read_http(self, table: Table) -> str:
@@ -154,49 +171,40 @@ class Vidispine(Section):
 
     def items(self, plan: Plan) -> list[Item]:
         items = list(self.marks)
-        if isinstance(self.helpers, str):
+        if self.helpers is not None:
             items.append(self._helpers_item(self.helpers, self.methods))
-        elif self.helpers is not None:
-            every = {*_default_table(), *(self.methods or {})}
-            for cls, module in self.helpers.items():
-                # Only this class in that module: the others are in theirs.
-                methods: Methods = {other: None for other in every if other != cls}
-                if self.methods is not None and cls in self.methods:
-                    if self.methods[cls] is None:
-                        continue
-                    methods[cls] = self.methods[cls]
-                items.append(self._helpers_item(module, methods, self.table.where("helpers", cls)))
         if self.base_url is not None:
             items.append(self._http_item(self.base_url))
         return items
 
-    def _helpers_item(
-        self, module: str, methods: Methods | None, where: Where | None = None
-    ) -> Item:
+    def _helpers_item(self, helpers: str | dict[str, str], methods: Methods | None) -> Item:
         from ..vidispine import instrument_helpers
 
-        where = where if where is not None else self.table.where("helpers")
+        where = self.table.where("helpers")
         signals, robust = self.signals, self.robust
 
         def run(context: Context) -> list[Weaving]:
             resolved = signals.resolve() if signals is not None else None
             try:
-                return instrument_helpers(module, methods=methods, signals=resolved, robust=robust)
-            except TypeError as exc:  # methods= was checked on loading: signals= lacks one
+                return instrument_helpers(helpers, methods=methods, signals=resolved, robust=robust)
+            except TypeError as exc:  # helpers= and methods= were checked on loading
                 if signals is None:
                     raise
                 raise signals.where.error(str(exc)) from None
 
         rows = []
         for cls, row in _table(methods).items():
+            module = helpers if isinstance(helpers, str) else helpers.get(cls)
+            if module is None:
+                continue  # a class the mapping does not place is left alone
             for method, (family, explicit) in row.items():
                 text = pair(
                     f"vidispine_pre_{family}", f"vidispine_post_{family}", "vidispine_failed"
                 )
-                target = f"{module}:{cls}.{method}"
-                rows.append(Row(where, target, text, optional=not explicit))
+                rows.append(Row(where, f"{module}:{cls}.{method}", text, optional=not explicit))
+        modules = (helpers,) if isinstance(helpers, str) else tuple(dict.fromkeys(helpers.values()))
         emits = _emitted(signals if signals is not None else _OURS)
-        return Item(where, run, (module,), wait=signals is not None, rows=tuple(rows), emits=emits)
+        return Item(where, run, modules, wait=signals is not None, rows=tuple(rows), emits=emits)
 
     def _http_item(self, base_url: str) -> Item:
         from ..vidispine import instrument_http
