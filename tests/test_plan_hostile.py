@@ -24,6 +24,7 @@ from eventweave.plan._text import MAX_DEPTH, expand, parse
 REPO = Path(eventweave.__file__).resolve().parent.parent
 FIXED = settings(
     derandomize=True,
+    database=None,  # fixed seeds: nothing to remember between runs, nothing written
     max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
