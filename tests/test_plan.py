@@ -786,6 +786,11 @@ def test_entries_mask_the_password_of_a_url(tmp_path: Path) -> None:
     assert plan.entries()[0].target == "requests to http://admin:********@vs:8080/API"
 
 
+def test_a_password_equal_to_the_user_name_masks_the_password_only(tmp_path: Path) -> None:
+    plan = http_plan(tmp_path, "http://admin:admin@vs:8080/API", {})
+    assert plan.entries()[0].target == "requests to http://admin:********@vs:8080/API"
+
+
 def test_error_messages_mask_the_password_of_a_url(tmp_path: Path) -> None:
     plan = http_plan(tmp_path, "http://admin:hunter22@vs:80a80/API", {})
     with pytest.raises(PlanError) as info:

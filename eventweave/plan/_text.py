@@ -548,7 +548,8 @@ def _secrets_of(scrub: Scrubber, name: str, value: str) -> None:
         userinfo = split.netloc.rpartition("@")[0]
         user = userinfo.partition(":")[0]
         scrub.add(userinfo, f"{user}:{MASK}")
-        scrub.add(password)
+        if password not in user:  # else masking it alone would hide the user name too
+            scrub.add(password)
     for key, item in parse_qsl(split.query, keep_blank_values=False):
         if is_secret(key, SECRET_NAMES):
             scrub.add(item)
