@@ -830,7 +830,7 @@ REFUSED = {
     ),
     "a receiver without **kwargs": (
         '[[connect]]\nreceiver = "APP.audit:no_kwargs"\nsignals = ["APP.signals:post_pay"]\n',
-        "must accept **kwargs",
+        "must accept keyword arguments (**kwargs)",
     ),
 }
 

@@ -237,7 +237,7 @@ class _Receiver:
                 _check_subscriber(function)
             else:
                 _check_receiver(function)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # the signals layer's answers, Django's words
             raise self.path.where.error(str(exc)) from None
         return function  # type: ignore[no-any-return]
 
