@@ -592,10 +592,10 @@ class Signal:
         :param named: keyword arguments passed on to every receiver.
         :returns: ``[(receiver, response), ...]``.
         """
+        if not self._entries:
+            return []
         flat = self._generation.flat
         if flat is not None:
-            if not flat:
-                return []
             if "signal" in named:
                 raise _signal_argument("send")
             # One keyword dict for every receiver, instead of one merge per call.

@@ -440,6 +440,16 @@ class _Template:
     slots: tuple[int, ...]  # where each sits in ``code.co_consts``
 
 
+def _only_read(name: str, text: str) -> bool:
+    """Whether every use of ``name`` in ``text`` reads an attribute of it or passes it on."""
+    for use in re.finditer(rf"(?<![\w.]){name}\b", text):
+        after = text[use.end() : use.end() + 1]
+        before = text[: use.start()].rstrip()[-1:]
+        if after != "." and not (before == "=" and after in ",)"):
+            return False
+    return True
+
+
 def _template(
     params: str, freevars: tuple[str, ...], kind: str, body: tuple[str, ...], names: frozenset[str]
 ) -> _Template:
@@ -449,14 +459,23 @@ def _template(
         if found is not None:
             _templates.move_to_end(key)
             return found
-    used = sorted(set(_NAME.findall("\n".join(body))) & names)
+    text = "\n".join(body)
+    used = sorted(set(_NAME.findall(text)) & names)
+    # A constant only read for an attribute (``_ew_sig._generation``) or passed
+    # as a keyword value (``signal=_ew_sig,``) is spelled as its placeholder
+    # right there: one LOAD_CONST. Others (called, tested for truth) are bound
+    # to a local first, since calling a literal makes the compiler warn.
+    inline = [name for name in used if _only_read(name, text)]
+    for name in inline:
+        body = tuple(re.sub(rf"\b{name}\b", repr(_PLACEHOLDER + name), line) for line in body)
+    locals_ = [name for name in used if name not in inline]
     lines = ["def _ew_factory():"]
     if freevars:
         # The function whose __code__ this becomes has these free variables:
         # the code must name the same ones, in the same (sorted) order.
         lines.append("    " + " = ".join(freevars) + " = None")
     lines.append(f"    {'async ' if kind in ('async', 'asyncgen') else ''}def _ew_woven({params}):")
-    lines += [f"        {name} = {_PLACEHOLDER + name!r}" for name in used]
+    lines += [f"        {name} = {_PLACEHOLDER + name!r}" for name in locals_]
     lines += ["        " + line for line in body]
     if freevars:
         lines.append("        " + ", ".join(freevars))  # never reached: keeps them free
