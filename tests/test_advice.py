@@ -1477,3 +1477,18 @@ def test_an_instance_callable_sees_the_phase_and_what_pre_sent() -> None:
         Local().run(1)
     assert seen == [("pre", None), ("post", "before")]
     assert [e.kwargs["instance"] for e in events] == ["before", "before"]
+
+
+def test_star_args_named_like_a_secret_are_masked_in_args_too() -> None:
+    def store(user: str, *passwords: str) -> int:
+        return len(passwords)
+
+    holder = types.ModuleType("holder")
+    holder.store = store  # type: ignore[attr-defined]
+    weave((holder, "store"), Emit(pre))
+    with events_of() as events:
+        assert holder.store("ann", "s3cret", "0ther") == 2  # type: ignore[attr-defined]
+    sent = events[0].kwargs
+    assert sent["args"] == ("ann", MASK, MASK)
+    assert sent["passwords"] == MASK
+    assert "s3cret" not in repr(sent)

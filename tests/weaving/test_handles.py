@@ -742,3 +742,46 @@ def test_a_wrapper_kept_elsewhere_with_a_foreign_signal_emits_nothing_once_unwov
     kept(Invoice(), 2)
     signal.disconnect(receive)
     assert got == [1]
+
+
+# -- nothing left behind -----------------------------------------------------------
+
+
+def test_unweave_all_leaves_no_index_watcher_or_generated_source_behind() -> None:
+    import linecache
+
+    from eventweave._weaving import _codegen, _handles
+
+    def make() -> type:
+        class Local:
+            def pay(self, amount: int) -> int:
+                return amount
+
+        return Local
+
+    unweave_all()
+    # @emits-decorated functions elsewhere in the suite keep theirs: compare
+    idle_before = set(_codegen._idle_code)
+    sources_before = {name for name in linecache.cache if name.startswith("<eventweave")}
+    pre = Signal()
+    pre.connect(lambda **kw: None, weak=False)
+    classes = [make() for _ in range(20)]
+    for cls in classes:
+        weave((cls, "pay"), Emit(pre))  # in place, listening: forms compiled and registered
+        weave((cls(), "pay"), Emit(pre))  # one object: a wrapper
+        weave(f"{__name__}:Invoice.open", Emit(pre, within=f"{__name__}:Invoice.pay"))
+    for cls in classes:
+        assert cls().pay(1) == 1
+    unweave_all()
+    assert not _handles._slots
+    assert not _handles._heirs
+    assert not _handles._by_function
+    assert not _handles._by_installed
+    assert not _handles._weavings
+    assert not _handles._by_target
+    assert not _handles._by_location
+    assert set(_codegen._idle_code) == idle_before
+    sources = {name for name in linecache.cache if name.startswith("<eventweave")}
+    assert sources == sources_before
+    assert set(_codegen._registered) == sources_before
+    assert not pre._watchers
