@@ -226,7 +226,8 @@ def _record_marks() -> Callable[[], None]:
         _journals.remove(journal)
         for host, name, own, foreign in reversed(journal.changes):
             _put_raw_marker(host, name, own, foreign)
-        refresh()  # gates read trigger_instead markers
+        for host in {id(change[0]): change[0] for change in journal.changes}.values():
+            refresh(host)  # only the woven code of what was marked reads these markers
 
     return undo
 
