@@ -6,7 +6,7 @@ from types import ModuleType
 from ._codegen import code_of
 from ._flow import Frame, enclosing, require_flow
 from ._handles import Weaving, original_of, refresh, slots, unweave_all, weave, woven
-from ._hooks import Advice, Hook, Site
+from ._hooks import Advice, Hook, Later, Site
 from ._importhook import when_loaded
 from ._targets import WeaveError, parse_target
 
@@ -20,6 +20,7 @@ __all__ = [
     "Advice",
     "Frame",
     "Hook",
+    "Later",
     "Site",
     "WeaveError",
     "Weaving",

@@ -49,7 +49,7 @@ from typing import Any
 import wrapt
 
 from . import _codegen
-from ._hooks import Advice, Hook, Site
+from ._hooks import Advice, Hook, Later, Site
 from ._importhook import when_loaded
 from ._targets import (
     MISSING,
@@ -839,7 +839,12 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
             site = slot.site
         # Outside the lock: binding runs the advice's code, which may import
         # (a plan resolving its signals) or weave (a flow mark).
-        hook = weaving.advice.bind(site)
+        try:
+            hook = weaving.advice.bind(site)
+        except Later as later:
+            # Stays pending; tried again when that module's import has ended.
+            when_loaded(later.module, lambda _: _retry(weaving, owner, attribute))
+            return
         try:
             with _lock:
                 current = _slots.get(key)
@@ -866,6 +871,20 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
         if weaving._state != _PENDING:
             return
     raise WeaveError(weaving.target, "the attribute keeps changing while it is being woven")
+
+
+def _retry(weaving: Weaving, owner: Any, attribute: str) -> None:
+    """Apply a weaving whose advice asked to wait (:class:`Later`); errors go to its log."""
+    if weaving._state != _PENDING:
+        return
+    try:
+        _apply(weaving, owner, attribute)
+    except (WeaveError, ValueError, TypeError) as exc:
+        with _lock:
+            if weaving._state != _PENDING:
+                return
+            weaving.error, weaving._state = exc, _FAILED
+        logger.error("%s (the weaving is not applied)", exc)
 
 
 def _applied(weaving: Weaving, slot: _Slot) -> None:

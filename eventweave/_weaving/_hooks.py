@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Advice", "Hook", "Site"]
+__all__ = ["Advice", "Hook", "Later", "Site"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,20 @@ class Advice:
 
     def bind(self, site: Site) -> Hook:
         raise NotImplementedError
+
+
+class Later(Exception):
+    """Raised by :meth:`Advice.bind`: it can bind only once ``module`` has finished importing.
+
+    The weaving stays pending and is applied when that module's import ends
+    (in whichever thread imports it). An advice that needs objects from
+    another module (a plan's signals) raises it rather than import a module
+    another thread is importing right now: from inside an import, that would
+    make the two imports wait on each other.
+
+    :ivar module: the module to wait for.
+    """
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        super().__init__(f"waiting for module {module!r} to finish importing")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from .._weaving import WeaveError, parse_target
+from .._weaving._importhook import initializing
 from .._weaving._targets import nearest, resolve, walk
 from ._errors import PlanError, Where, shown
 from ._text import Document, Path
@@ -94,6 +96,9 @@ def _dir(obj: Any) -> list[str]:
 
 def import_module(module: str, where: Where, what: str) -> ModuleType:
     """Import ``module`` for ``what`` (the plan's text naming it), or a PlanError saying why not."""
+    loaded = sys.modules.get(module)
+    if loaded is not None and not initializing(loaded):
+        return loaded  # imported already: no import lock to take (from inside an import)
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .._advice import SECRET_NAMES, Emit
-from .._weaving import Hook, Site, WeaveError, Weaving, weave
+from .._weaving import Hook, Later, Site, WeaveError, Weaving, weave
+from .._weaving._importhook import initializing
 from ._errors import PlanError, shown
 from ._section import Context, Emitted, Item, Row, Section, pair
 from ._values import ImportPath, Table, check_target, kind
@@ -142,10 +144,23 @@ class PlannedEmit(Emit):
         return f"PlannedEmit({roles})"
 
     def resolve(self) -> None:
-        """Import the signals, sender and instance the plan names; PlanError if one fails."""
+        """Import the signals, sender and instance the plan names; PlanError if one fails.
+
+        A module of theirs that is being imported right now (by another
+        thread, or further up this thread's imports) is not imported from
+        here: the weaving waits for that import to end (:class:`Later`), so
+        two threads importing targets whose signals live in each other's
+        modules never wait on each other.
+        """
         if self._resolved:
             return
         entry = self.entry
+        paths = [*entry.signals.values(), entry.sender, entry.instance_path]
+        for path in paths:
+            if path is not None:
+                module = sys.modules.get(path.module)
+                if module is not None and initializing(module):
+                    raise Later(path.module)
         for role, path in entry.signals.items():
             signal = path.resolve()
             if not callable(getattr(signal, "send", None)):

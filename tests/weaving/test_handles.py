@@ -785,3 +785,33 @@ def test_unweave_all_leaves_no_index_watcher_or_generated_source_behind() -> Non
     assert sources == sources_before
     assert set(_codegen._registered) == sources_before
     assert not pre._watchers
+
+
+def test_advice_asking_to_wait_for_a_module_is_applied_when_that_import_ends(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventweave._weaving import Later
+
+    (tmp_path / "awaited_signals.py").write_text("import eventweave\nready = eventweave.Signal()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Awaiting(Emit):
+        def bind(self, site: Any) -> Any:
+            module = sys.modules.get("awaited_signals")
+            if module is None:
+                raise Later("awaited_signals")
+            self.post = module.ready
+            return super().bind(site)
+
+    try:
+        weaving = weave((Invoice, "pay"), Awaiting())
+        assert weaving.pending and not weaving.applied
+        assert Invoice().pay(1) == 1
+        module = importlib.import_module("awaited_signals")
+        assert weaving.applied
+        with capture(module.ready) as events:
+            Invoice().pay(2)
+        assert [event.kwargs["amount"] for event in events] == [2]
+    finally:
+        unweave_all()
+        sys.modules.pop("awaited_signals", None)
