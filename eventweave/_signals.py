@@ -663,11 +663,12 @@ class Signal:
     async def asend(self, sender: object, **named: Any) -> list[_Response]:
         """Call every receiver of ``sender`` from async code; exceptions propagate.
 
-        Sync receivers are called in connection order in a worker thread
-        (``sync_to_async``), concurrently with the async receivers; the
-        responses list the sync receivers first, then the async ones, each
-        in connection order, as Django does. Receivers share one copy of the
-        caller's context, whose changes are copied back to the caller.
+        Sync receivers are called first, in connection order, in a worker
+        thread (``sync_to_async``); then the async receivers, concurrently.
+        The responses list the sync receivers first, then the async ones, each
+        in connection order, as Django (6) does. Receivers share one copy of
+        the caller's context, whose changes are copied back to the caller: the
+        async receivers see what the sync ones set.
 
         :param sender: who sends.
         :param named: keyword arguments passed on to every receiver.
@@ -693,14 +694,17 @@ class Signal:
     async def _asend(
         self, plan: _Plan, sender: object, named: dict[str, Any], robust: bool, method: str
     ) -> list[_Response]:
+        # As Django 6 does: the sync receivers first, in a worker thread, then
+        # the async ones concurrently, so that the async receivers see what
+        # the sync ones set in context variables.
         sync = _resolve(plan[0])
         async_ = _resolve(plan[1])
-        calls = [self._call_async(receiver, sender, named, robust, method) for receiver in async_]
+        responses: list[_Response] = []
         if sync:
-            calls.insert(0, _in_thread(self._call_sync, sync, sender, named, robust, method))
-        results = await _run_parallel(calls)
-        responses: list[_Response] = results[0] if sync else []
-        responses += zip(async_, results[1:] if sync else results, strict=True)
+            responses = await _in_thread(self._call_sync, sync, sender, named, robust, method)
+        if async_:
+            calls = [self._call_async(r, sender, named, robust, method) for r in async_]
+            responses += zip(async_, await _run_parallel(calls), strict=True)
         return responses
 
     def _call_sync(

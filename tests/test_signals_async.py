@@ -421,6 +421,24 @@ async def test_asend_receivers_share_context_with_each_other_and_the_caller(
     disconnect_all(sig, first, second)
 
 
+@pytest.mark.parametrize("method", ["asend", "asend_robust"])
+async def test_asend_runs_sync_receivers_first_and_async_ones_see_what_they_set(
+    sig: Signal, method: str
+) -> None:
+    # Django 6's order: the sync group, then the async receivers.
+    var: contextvars.ContextVar[int] = contextvars.ContextVar("counter", default=0)
+    sync, async_ = CountingSync(var), CountingAsync(var)
+    sig.connect(async_)  # connected first, still called after the sync receiver
+    sig.connect(sync)
+    var.set(1)
+    responses = await getattr(sig, method)(None)
+    assert [receiver for receiver, _ in responses] == [sync, async_]
+    assert sync.values == [2]
+    assert async_.values == [3]
+    assert var.get() == 3
+    disconnect_all(sig, sync, async_)
+
+
 def test_async_receivers_see_the_callers_context(sig: Signal) -> None:
     var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
     seen: list[str] = []
