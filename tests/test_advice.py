@@ -1492,3 +1492,23 @@ def test_star_args_named_like_a_secret_are_masked_in_args_too() -> None:
     assert sent["args"] == ("ann", MASK, MASK)
     assert sent["passwords"] == MASK
     assert "s3cret" not in repr(sent)
+
+
+@pytest.mark.parametrize("listened", ["ours", "django's"])
+def test_an_advice_mixing_our_signal_and_a_django_one_emits_whichever_is_listened_to(
+    listened: str,
+) -> None:
+    ours, djangos = Signal(), django.dispatch.Signal()
+
+    class Mixed:
+        def run(self, value: int) -> int:
+            return value
+
+    weave((Mixed, "run"), Emit(pre=ours, post=djangos))
+    got: list[str] = []
+    if listened == "ours":
+        ours.connect(lambda **kw: got.append("pre"), weak=False)
+    else:
+        djangos.connect(lambda **kw: got.append("post"), weak=False)
+    assert Mixed().run(1) == 1
+    assert got == (["pre"] if listened == "ours" else ["post"])

@@ -745,6 +745,14 @@ def code_of(function: types.FunctionType) -> types.CodeType:
 _switch_lock = threading.RLock()
 
 
+def polled(gate: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The gate objects a listening form tests on every call: all of them, if any cannot
+    announce when it gains or loses receivers; else none (its switch follows them)."""
+    if gate and any(not callable(getattr(o, WATCH, None)) for o in gate):
+        return gate
+    return ()
+
+
 class Switch:
     """Keeps a function's ``__code__`` in the form its gate calls for.
 
@@ -770,9 +778,10 @@ class Switch:
         self._make = listening
         self.form: Form | None = None
         self.watched = tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
-        self.polled = tuple(o for o in gate or () if o not in self.watched)
         # Always in the listening form: the hooks must always run, or the form
-        # polls objects that cannot tell when they change.
+        # polls objects that cannot tell when they change (then it polls every
+        # gate object: one that can tell is no use to a form always installed).
+        self.polled = polled(gate)
         self.always = gate is None or bool(self.polled)
         self.active = False
         self._unwatch: list[Callable[[], None]] = []

@@ -389,7 +389,7 @@ class _Slot:
                 target=target,
                 has_self=has_self,
                 hooks=hooks,
-                polled=[o for o in gate or () if not callable(getattr(o, _codegen.WATCH, None))],
+                polled=_codegen.polled(gate),
                 bind=bind,
             )
 
@@ -788,9 +788,7 @@ def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Ca
                 target=target,
                 has_self=has_self,
                 hooks=[hook],
-                polled=[
-                    o for o in hook.gate or () if not callable(getattr(o, _codegen.WATCH, None))
-                ],
+                polled=_codegen.polled(hook.gate),
                 bind=bind,
                 weak=True,
             )
