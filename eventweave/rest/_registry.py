@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -221,6 +222,9 @@ def _check_model(model: object) -> None:
         raise TypeError(msg)
 
 
+_tokens = itertools.count()
+
+
 class EventRegistry:
     """Dispatches REST view events to subscribers, without Pyramid.
 
@@ -245,6 +249,7 @@ class EventRegistry:
         self._lock = threading.Lock()
         self._subscriptions: tuple[tuple[Subscription, tuple[_Predicate, ...]], ...] = ()
         self._table = _DispatchTable(())
+        self._watchers: dict[int, Callable[[], None]] = {}
         self.receivers = ()
 
     def __repr__(self) -> str:
@@ -329,10 +334,31 @@ class EventRegistry:
         self, subscriptions: tuple[tuple[Subscription, tuple[_Predicate, ...]], ...]
     ) -> None:
         # Caller holds self._lock. The table goes first: whoever sees receivers
-        # non-empty must find the subscribers in the table.
+        # non-empty must find the subscribers in the table. Watchers (woven
+        # views' code switches) only read receivers and take no lock of ours.
+        was_listening = bool(self.receivers)
         self._subscriptions = subscriptions
         self._table = _DispatchTable(subscriptions)
         self.receivers = tuple(subscription for subscription, _ in subscriptions)
+        if was_listening != bool(self.receivers):
+            for watcher in list(self._watchers.values()):
+                watcher()
+
+    def __eventweave_watch__(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` whenever the registry turns from no subscription to some, or back.
+
+        Instrumented views then run their own code, untouched, while nobody
+        is subscribed. Returns the function that stops the watching.
+        """
+        token = next(_tokens)
+        with self._lock:
+            self._watchers[token] = callback
+
+        def unwatch() -> None:
+            with self._lock:
+                self._watchers.pop(token, None)
+
+        return unwatch
 
     def notify(self, event: RequestEvent) -> None:
         """Call the subscribers of ``event``, in the order they subscribed.

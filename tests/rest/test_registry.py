@@ -669,3 +669,22 @@ def test_add_field_processors_rejects_a_non_string_field(registry: EventRegistry
 def test_add_field_processors_rejects_an_unknown_registry() -> None:
     with pytest.raises(TypeError, match="registry: expected"):
         add_field_processors({}, [print], User, "name")
+
+
+def test_watchers_hear_each_change_of_emptiness_only() -> None:
+    registry = EventRegistry()
+    heard: list[bool] = []
+    unwatch = registry.__eventweave_watch__(lambda: heard.append(bool(registry.receivers)))
+
+    def first(event: Any) -> None: ...
+
+    def second(event: Any) -> None: ...
+
+    registry.subscribe(first, RequestEvent)
+    registry.subscribe(second, RequestEvent)
+    registry.unsubscribe(first)
+    registry.unsubscribe(second)
+    assert heard == [True, False]
+    unwatch()
+    registry.subscribe(first, RequestEvent)
+    assert heard == [True, False]
