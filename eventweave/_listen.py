@@ -1,21 +1,34 @@
 """Listening to any source of events: a signal of any kind, or a REST event class.
 
-The tools that observe events without emitting any (``eventweave.testing.capture``,
-``eventweave.contrib.otel.trace``) take their sources here, so eventweave, Django and
-blinker signals and the REST view events of :mod:`eventweave.rest` reach them the
-same way: as ``callback(source, sender, named)``.
+The parts of eventweave that observe events without emitting any take their
+sources here: ``eventweave.testing.capture``, ``eventweave.contrib.otel.trace``,
+the trace of ``eventweave run --trace`` and ``Relay.forward``. So eventweave,
+Django and blinker signals and the REST view events of :mod:`eventweave.rest`
+reach each of them the same way: through :func:`listen` as
+``callback(source, sender, named)``, or, where every call counts (the relay's
+emitting side), through :func:`connect_receiver` and :func:`subscribe`, which
+add no frame of their own for eventweave's and Django's signals.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from .rest import RequestEvent
 from .rest import registry as default_registry
 
-__all__ = ["Listener", "SourceName", "is_event_class", "is_source", "listen", "name_sources"]
+__all__ = [
+    "Listener",
+    "SourceName",
+    "connect_receiver",
+    "is_event_class",
+    "is_source",
+    "listen",
+    "name_sources",
+    "subscribe",
+]
 
 Listener = Callable[[Any, Any, dict[str, Any]], None]
 """``callback(source, sender, named)``: what :func:`listen` calls per event.
@@ -25,7 +38,7 @@ event class: the class of the event notified (a subclass of the one listened to,
 possibly), the class of the view that fired it, and ``{"event": event}``."""
 
 
-def is_event_class(source: object) -> bool:
+def is_event_class(source: object) -> TypeGuard[type[RequestEvent]]:
     """Whether ``source`` is a REST event class (``RequestEvent`` or a subclass)."""
     return isinstance(source, type) and issubclass(source, RequestEvent)
 
@@ -39,14 +52,64 @@ def _is_blinker(signal: object) -> bool:
     return type(signal).__module__.split(".")[0] == "blinker"
 
 
-def listen(source: Any, callback: Listener) -> Callable[[], object]:
+def connect_receiver(
+    signal: Any, receiver: Callable[..., Any], *, sender: Any = None
+) -> Callable[[], object]:
+    """Connect ``receiver`` to ``signal``, strongly; return the function that disconnects it.
+
+    ``receiver`` is written as Django's and eventweave's signals call theirs,
+    ``receiver(signal=signal, sender=sender, **named)``, and is connected as it
+    is to those (no frame in between); a blinker signal, which passes the
+    sender positionally and no ``signal``, calls it through an adapter.
+
+    :param signal: an eventweave, Django or blinker signal (anything with
+        Django's ``connect(receiver, sender=None, weak=True)``).
+    :param sender: only events of this sender; None: any sender.
+    """
+    by_sender: dict[str, Any] = {} if sender is None else {"sender": sender}
+    if _is_blinker(signal):
+
+        def blinker_receiver(sender: Any, /, **named: Any) -> None:
+            receiver(signal=signal, sender=sender, **named)
+
+        signal.connect(blinker_receiver, weak=False, **by_sender)
+        # From every sender: blinker keeps a receiver disconnected from one sender
+        # listed (the adapter is this connection's own, so nothing else goes).
+        return lambda: signal.disconnect(blinker_receiver)
+    signal.connect(receiver, weak=False, **by_sender)
+    return lambda: signal.disconnect(receiver, **by_sender)
+
+
+def subscribe(
+    event_class: type[RequestEvent],
+    subscriber: Callable[[Any], Any],
+    *,
+    model: type | None = None,
+    registry: Any = None,
+) -> Callable[[], object]:
+    """Subscribe ``subscriber(event)`` to a REST event class; return what unsubscribes it.
+
+    :param model: only events of this model class or a subclass; None: any.
+    :param registry: the registry notified (``eventweave.rest.registry`` by default).
+    """
+    found = default_registry if registry is None else registry
+    if model is None:
+        found.subscribe(subscriber, event_class)
+    else:
+        found.subscribe(subscriber, event_class, model=model)
+    return lambda: found.unsubscribe(subscriber, event_class)
+
+
+def listen(source: Any, callback: Listener, *, registry: Any = None) -> Callable[[], object]:
     """Call ``callback`` for every event ``source`` emits; return the function that stops it.
 
     :param source: an eventweave, Django or blinker signal (anything with
         ``connect``), or a REST event class, which is subscribed to on
-        ``eventweave.rest.registry``.
+        ``registry``.
     :param callback: called as ``callback(source, sender, named)``; see
         :data:`Listener`. It is held strongly until the returned function is called.
+    :param registry: where REST events are notified; ``eventweave.rest.registry``
+        by default.
     :raises TypeError: when ``source`` is neither.
     """
     if is_event_class(source):
@@ -55,27 +118,18 @@ def listen(source: Any, callback: Listener) -> Callable[[], object]:
             view = event.view
             callback(type(event), None if view is None else type(view), {"event": event})
 
-        default_registry.subscribe(subscriber, source)
-        return lambda: default_registry.unsubscribe(subscriber)
+        return subscribe(source, subscriber, registry=registry)
     if not is_source(source):
         msg = (
             f"expected a signal (an object with .connect) or a REST event class such as "
             f"eventweave.rest.AfterCreate, got {source!r}"
         )
         raise TypeError(msg)
-    if _is_blinker(source):
-
-        def blinker_receiver(sender: Any, /, **named: Any) -> None:
-            callback(source, sender, named)
-
-        source.connect(blinker_receiver, weak=False)
-        return lambda: source.disconnect(blinker_receiver)
 
     def receiver(signal: Any = None, sender: Any = None, **named: Any) -> None:
         callback(source, sender, named)
 
-    source.connect(receiver, weak=False)
-    return lambda: source.disconnect(receiver)
+    return connect_receiver(source, receiver)
 
 
 class SourceName(NamedTuple):

@@ -22,7 +22,6 @@ RANK = {
     "vidispine": 3,
     "rest": 3,
     "plan": 4,
-    "_listen": 4,
     "_cli": 4,
     "_bootstrap": 4,
     "_boot": 4,
@@ -31,6 +30,9 @@ RANK = {
     # DESIGN.md lists the relay after plan + CLI, but they build on it (the
     # `consume` command, the plan's [relay] section) and it needs nothing of theirs.
     "relay": 3.5,
+    # Listening to any signal or REST event class: the relay, plans, capture and
+    # OpenTelemetry all do it through this one module, which needs only the domains.
+    "_listen": 3.5,
     "contrib": 5,
     "testing": 6,
 }

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._advice import MASK, SECRET_NAMES, is_secret
@@ -70,6 +71,19 @@ def scalar(name: str, value: Any) -> Any:
     return _SKIP
 
 
+_ACTIONS: dict[type, str] = {}
+
+
+def _action_of(cls: type) -> str | None:
+    """The action a REST event class belongs to: ``AfterCreate`` -> ``"create"``."""
+    if not _ACTIONS:
+        from ..rest import AFTER_EVENTS, BEFORE_EVENTS
+
+        for table in (BEFORE_EVENTS, AFTER_EVENTS):
+            _ACTIONS.update({event: action for action, event in table.items()})
+    return _ACTIONS.get(cls)
+
+
 def _named(value: Any) -> Any:
     """A sender or instance in a trace line: a scalar as is, a class or function by its
     ``module:qualname``, anything else as its ``str()``."""
@@ -91,7 +105,7 @@ class Trace:
         self.fd = fd
         self._lock = threading.Lock()
         self._heard: set[int] = set()
-        self._keep: list[Any] = []  # what it is connected to, and its receivers
+        self._keep: list[Callable[[], object]] = []  # what stops each listener
         self.broken = False
 
     def write(self, record: dict[str, Any]) -> None:
@@ -115,6 +129,9 @@ class Trace:
 
     def _attach(self, emitted: Emitted) -> None:
         # Runs inside the application's import: log, never raise into it.
+        from .._listen import listen
+        from ..rest import RequestEvent
+
         try:
             found = emitted.find()
         except Exception as exc:
@@ -124,46 +141,30 @@ class Trace:
             if id(found) in self._heard:
                 return
             self._heard.add(id(found))
+        name = emitted.name
         try:
             if emitted.registry:
-                self._subscribe(found)
+                self._keep.append(listen(RequestEvent, self._rest_event, registry=found))
             else:
-                self._connect(found, emitted.name)
+                self._keep.append(
+                    listen(found, lambda source, sender, named: self.event(name, sender, named))
+                )
         except Exception as exc:
             logger.error("the trace cannot listen to %r: %s", found, exc)
 
-    def _connect(self, signal: Any, name: str) -> None:
-        def traced(*args: Any, **named: Any) -> None:
-            # blinker passes the sender positionally, Django and eventweave by name
-            sender = args[0] if args else named.get("sender")
-            self.event(name, sender, named)
-
-        self._keep.append((signal, traced))
-        signal.connect(traced, weak=False)
-
-    def _subscribe(self, registry: Any) -> None:
-        from ..rest import AFTER_EVENTS, BEFORE_EVENTS, RequestEvent
-
-        actions = {
-            cls: action for table in (BEFORE_EVENTS, AFTER_EVENTS) for action, cls in table.items()
+    def _rest_event(self, cls: Any, view: Any, named: dict[str, Any]) -> None:
+        event = named["event"]
+        model = getattr(event, "model", None)
+        record = {
+            "time": _now(),
+            "event": cls.__name__,
+            "sender": _describe(view) if view is not None else None,
+            "method": _action_of(cls),
+            "pid": os.getpid(),
+            # event.instance is left out: a DRF view fetches it from the database when read
+            "model": _describe(model) if isinstance(model, type) else None,
         }
-
-        def traced(event: Any) -> None:
-            view = getattr(event, "view", None)
-            model = getattr(event, "model", None)
-            record = {
-                "time": _now(),
-                "event": type(event).__name__,
-                "sender": _describe(type(view)) if view is not None else None,
-                "method": actions.get(type(event)),
-                "pid": os.getpid(),
-                # event.instance is left out: a DRF view fetches it from the database when read
-                "model": _describe(model) if isinstance(model, type) else None,
-            }
-            self.write(record)
-
-        self._keep.append((registry, traced))
-        registry.subscribe(traced, RequestEvent)
+        self.write(record)
 
     def event(self, name: str, sender: Any, named: dict[str, Any]) -> None:
         record: dict[str, Any] = {
@@ -187,11 +188,8 @@ class Trace:
 
     def close(self) -> None:
         """Stop listening (receivers are disconnected) and close the destination."""
-        for target, traced in self._keep:
-            if hasattr(target, "unsubscribe"):
-                target.unsubscribe(traced)
-            else:
-                target.disconnect(traced)
+        for stop in self._keep:
+            stop()
         self._keep.clear()
         self._heard.clear()
         with contextlib.suppress(OSError):

@@ -27,10 +27,13 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._connect import Connection, safe_url
 from ._entry import Snapshot, encode, resolve, signal_path, snapshot
+
+if TYPE_CHECKING:
+    from ..rest import RequestEvent
 
 __all__ = ["Relay"]
 
@@ -135,8 +138,8 @@ class Relay:
 
         Forwarding the same signal (and sender) again changes nothing.
 
-        :param signals: signal objects (eventweave's, Django's, anything with
-            Django's ``connect``), REST event classes (``AfterCreate``...;
+        :param signals: signal objects (eventweave's, Django's, blinker's,
+            anything with Django's ``connect``), REST event classes (``AfterCreate``...;
             events notified on ``eventweave.rest.registry``), or import paths
             of either (``"eventweave.vidispine.signals:vidispine_post_modify"``).
             The entry's ``signal`` field is that import path (for objects,
@@ -164,9 +167,9 @@ class Relay:
         return self
 
     def _attach(self, target: object, path: str, sender: object) -> Callable[[], object]:
-        from ..rest import RequestEvent, registry
+        from .._listen import connect_receiver, is_event_class, is_source, subscribe
 
-        if isinstance(target, type) and issubclass(target, RequestEvent):
+        if is_event_class(target):
             if sender is not None and not isinstance(sender, type):
                 msg = f"forward({target.__qualname__}, sender=...): expected a model class"
                 msg += f", got {sender!r}"
@@ -183,19 +186,15 @@ class Relay:
                     response=event.response,
                 )
 
-            registry.subscribe(forward_rest, target, model=sender)
-            return lambda: registry.unsubscribe(forward_rest, target)
-        connect = getattr(target, "connect", None)
-        disconnect = getattr(target, "disconnect", None)
-        if not callable(connect) or not callable(disconnect):
+            return subscribe(target, forward_rest, model=sender)
+        if not is_source(target) or not callable(getattr(target, "disconnect", None)):
             msg = (
-                f"forward({target!r}): expected a signal (with connect/disconnect, as eventweave's "
-                "and Django's have), a REST event class, or the import path of one"
+                f"forward({target!r}): expected a signal (with connect/disconnect, as "
+                "eventweave's, Django's and blinker's have), a REST event class, or the import "
+                "path of one"
             )
             raise TypeError(msg)
-        receiver = self._forwarder(path or signal_path(target))
-        connect(receiver, sender=sender, weak=False)
-        return lambda: disconnect(receiver, sender=sender)
+        return connect_receiver(target, self._forwarder(path or signal_path(target)), sender=sender)
 
     def _forwarder(self, path: str) -> Callable[..., None]:
         """The receiver connected for one signal: the whole emitting-side cost of the relay."""

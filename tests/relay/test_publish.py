@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import blinker
 import django.dispatch
 import pytest
 from relay_fixtures import Shop, order_paid, order_refunded
@@ -28,6 +29,7 @@ from eventweave.vidispine import signals as vidispine_signals
 
 HERE = Path(__file__).parent
 legacy_signal = django.dispatch.Signal()
+blinker_signal = blinker.Namespace().signal("stock-changed")
 
 
 class Request:
@@ -137,6 +139,25 @@ def test_a_django_signal_is_forwarded(redis_url: str, client: Any) -> None:
     assert entry["signal"] == "test_publish:legacy_signal"
     assert json.loads(entry["payload"]) == {"item": "VX-2"}
     assert not legacy_signal.receivers
+
+
+def test_a_blinker_signal_is_forwarded_with_its_sender_for_any_or_one_sender(
+    redis_url: str, client: Any
+) -> None:
+    # blinker passes the sender positionally, and "any sender" is its ANY, not None
+    with Relay(redis_url) as relay:
+        relay.forward(blinker_signal)
+        relay.forward(order_refunded)
+        blinker_signal.send(Shop, item="VX-3")
+    with Relay(redis_url) as relay:
+        relay.forward(blinker_signal, sender=Shop)
+        blinker_signal.send("another sender", item="VX-4")
+        blinker_signal.send(Shop, item="VX-5")
+    assert [(e["signal"], e["sender"], json.loads(e["payload"])) for e in entries(client)] == [
+        ("test_publish:blinker_signal", "relay_fixtures:Shop", {"item": "VX-3"}),
+        ("test_publish:blinker_signal", "relay_fixtures:Shop", {"item": "VX-5"}),
+    ]
+    assert not blinker_signal.receivers
 
 
 def test_rest_events_are_forwarded_from_the_registry(redis_url: str, client: Any) -> None:
