@@ -1,8 +1,8 @@
 """The ``eventweave`` command: ``run``, ``check``, ``show``, ``demo`` and ``consume``.
 
-Exit status: 0 on success; 1 when ``check`` finds what applying the plan
-would refuse, or parts it cannot import here; 2 for a plan that cannot be
-read or is wrong, or a usage error. ``run`` replaces itself with the
+Exit status: 0 on success (for ``consume``: a clean stop); 1 when ``check``
+finds what applying the plan would refuse, or parts it cannot import here; 2
+for a plan that cannot be read or is wrong, or a usage error. ``run`` replaces itself with the
 command, whose status is then the status.
 """
 
@@ -35,6 +35,7 @@ examples:
   eventweave run --trace -- pytest -W error
   eventweave check --settings myportal.settings weave.toml
   eventweave show --json weave.toml
+  eventweave consume --plan worker.toml --group audit
   eventweave demo
 
 Servers whose command line you do not control (gunicorn under systemd,
@@ -230,9 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _check(args.plan, sys.stdout)
             return _show(args.plan, sys.stdout, as_json=args.json)
         if args.command == "consume":
-            from .relay._command import consume
-
-            return consume(args)
+            return _consume(args)
         from ._demo import run_demo
 
         return run_demo(sys.stdout)
@@ -301,6 +300,24 @@ def _run(
         print(f"eventweave run: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
         return 126
     return 0  # not reached: exec does not return
+
+
+# -- consume ------------------------------------------------------------------
+
+
+def _consume(args: argparse.Namespace) -> int:
+    """``consume``; with ``--plan``, its ``[relay]`` and ``[[connect]]`` receivers."""
+    from .relay._command import consume
+
+    _importable_here()
+    _setup_django(args.settings)
+    planned = None
+    if args.plan is not None:
+        from .plan import load
+        from .plan._relay import worker
+
+        planned = worker(load(args.plan))  # a wrong plan stops here, with its file, line and key
+    return consume(args, planned)
 
 
 # -- check and show -----------------------------------------------------------

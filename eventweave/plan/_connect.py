@@ -35,7 +35,8 @@ from .._weaving import Weaving
 from .._weaving._targets import imported, nearest
 from ._errors import PlanError, shown
 from ._rest import registry_emitted
-from ._section import Context, Item, Row, Section
+from ._section import Context, Item, Row, Section, once
+from ._sources import event_classes
 from ._values import ImportPath, Table, import_path
 
 if TYPE_CHECKING:
@@ -46,17 +47,6 @@ __all__ = ["Connect"]
 logger = logging.getLogger("eventweave")
 
 _EVENT_KEYS = ("events", "model", "field", "registry")
-
-# (id of the signal or registry, receiver, sender or events...) -> (that object,
-# the receiver connected to it). Applying a plan again finds it here.
-_connected: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-_lock = threading.Lock()
-
-
-def _event_classes() -> dict[str, type]:
-    from ..rest import AFTER_EVENTS, BEFORE_EVENTS
-
-    return {cls.__name__: cls for cls in (*BEFORE_EVENTS.values(), *AFTER_EVENTS.values())}
 
 
 class Connect(Section):
@@ -95,7 +85,7 @@ class Connect(Section):
                 raise table.error(
                     "sender goes with signals = [...]; REST events take model", "sender"
                 )
-            known = _event_classes()
+            known = event_classes()
             for name in table.strings("events", "a REST event name such as 'AfterCreate'"):
                 if name not in known:
                     where = table.where_item("events", name)
@@ -129,14 +119,12 @@ class Connect(Section):
             proxy = _SignalReceiver(receiver, sender)
             if proxy.sender is not None:
                 proxy.sender.resolve_if_imported()
-            _attach(
-                context,
-                (id(found), *key),
-                found,
-                proxy,
-                lambda: connect(proxy, weak=False),
-                lambda: found.disconnect(proxy),
-            )
+
+            def attach() -> Callable[[], object]:
+                connect(proxy, weak=False)
+                return lambda: found.disconnect(proxy)
+
+            once(context, ("connect", id(found), *key), attach)
             return []
 
         row = Row(signal.where, self.receiver.text, f"receives {signal.name}")
@@ -149,7 +137,7 @@ class Connect(Section):
             rest = plan.sections("rest")
             registry = getattr(rest[0], "registry", None) if rest else None
         source = registry_emitted(registry)
-        classes = [_event_classes()[name] for name in self.events]
+        classes = [event_classes()[name] for name in self.events]
         model, field = self.model, self.field
         key = (receiver.path.text, tuple(self.events), model.text if model else None, field)
         where = self.table.where("events")
@@ -167,14 +155,12 @@ class Connect(Section):
             if proxy.model is not None:
                 proxy.model.resolve_if_imported()
                 proxy.check_model()
-            _attach(
-                context,
-                (id(found), *key),
-                found,
-                proxy,
-                lambda: subscribe(proxy, classes),
-                lambda: found.unsubscribe(proxy),
-            )
+
+            def attach() -> Callable[[], object]:
+                subscribe(proxy, classes)
+                return lambda: found.unsubscribe(proxy)
+
+            once(context, ("connect", id(found), *key), attach)
             return []
 
         row = Row(where, self.receiver.text, "receives " + ", ".join(self.events))
@@ -185,34 +171,6 @@ class Connect(Section):
 def _modules(first: str, *paths: ImportPath | None) -> tuple[str, ...]:
     """``first`` (the module applying waits for), then the others ``check`` imports."""
     return tuple(dict.fromkeys((first, *(p.module for p in paths if p is not None))))
-
-
-def _attach(
-    context: Context,
-    key: tuple[Any, ...],
-    found: Any,
-    proxy: Any,
-    connect: Callable[[], object],
-    disconnect: Callable[[], object],
-) -> None:
-    """Connect ``proxy`` unless this receiver is connected there already."""
-    with _lock:
-        if key in _connected:
-            return
-        _connected[key] = (found, proxy)
-    try:
-        connect()
-    except BaseException:
-        with _lock:
-            _connected.pop(key, None)
-        raise
-
-    def undo() -> None:
-        disconnect()
-        with _lock:
-            _connected.pop(key, None)
-
-    context.on_undo(undo)
 
 
 class _Receiver:

@@ -19,6 +19,7 @@ from .._weaving._targets import imported
 from ._connect import Connect
 from ._errors import PlanError, Scrubber, label
 from ._portal import Portal
+from ._relay import RelaySection
 from ._rest import Rest
 from ._section import Context, Emitted, Item, Row, Section
 from ._text import Document, parse
@@ -36,6 +37,8 @@ SECTIONS: dict[str, type[Section] | str] = {
     "rest": Rest,
     "weave": Weave,
     "connect": Connect,
+    "relay": RelaySection,
+    "otel": "eventweave.contrib.otel:PlanSection",
 }
 """Every section a plan may have, by table name, in the order they are applied.
 
@@ -474,9 +477,13 @@ def loads(text: str, file: str = "<plan>", *, environ: Mapping[str, str] | None 
         order = {name: position for position, name in enumerate(SECTIONS)}
         sections: list[Section] = []
         for name, value in document.data.items():
-            cls = _section_class(name) if name in SECTIONS else None
-            if cls is None:
+            if name not in SECTIONS:
                 raise _unknown_section(document, name)
+            try:
+                cls = _section_class(name)
+            except ImportError as exc:  # a section of an extra that is not installed
+                raise document.where((name,)).error(str(exc)) from None
+            assert cls is not None
             sections += _read(document, cls, name, value)
         sections.sort(key=lambda section: order[section.name])  # stable: file order within
         return Plan(file, sections, document.scrub)

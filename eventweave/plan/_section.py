@@ -12,7 +12,8 @@ cannot drift apart.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,7 +24,7 @@ from ._values import ImportPath, Table
 if TYPE_CHECKING:
     from ._plan import Plan
 
-__all__ = ["Context", "Emitted", "Item", "Row", "Section", "pair"]
+__all__ = ["Context", "Emitted", "Item", "Row", "Section", "once", "pair"]
 
 
 # Made per entry of a plan: slots, and not frozen (a frozen dataclass's
@@ -108,6 +109,47 @@ class Context:
     def undo(self) -> None:
         while self._undo:
             self._undo.pop()()
+
+
+# key -> the undo of an effect made once per process (once()). The undo holds
+# the objects the key names by id, so that those ids stay theirs meanwhile.
+_done: dict[Hashable, Callable[[], object]] = {}
+_done_lock = threading.Lock()
+
+
+def once(context: Context, key: Hashable, do: Callable[[], Callable[[], object]]) -> None:
+    """Make an effect that is no weaving (a receiver connected, a tracer) once per process.
+
+    Applying a plan again, or another plan naming the same thing, finds ``key``
+    and does nothing; so does a rehearsal of what is applied already.
+
+    :param key: what the effect is, by value and by the ids of the objects it touches.
+    :param do: makes the effect; returns the function that takes it back, which
+        ``check`` calls after its rehearsal.
+    """
+    with _done_lock:
+        if key in _done:
+            return
+        _done[key] = _nothing  # taken: another thread applying the same finds it
+    try:
+        undo = do()
+    except BaseException:
+        with _done_lock:
+            _done.pop(key, None)
+        raise
+    with _done_lock:
+        _done[key] = undo
+
+    def take_back() -> None:
+        undo()
+        with _done_lock:
+            _done.pop(key, None)
+
+    context.on_undo(take_back)
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass(slots=True)

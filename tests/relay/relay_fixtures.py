@@ -38,3 +38,36 @@ def record_slowly(**event: Any) -> None:
 
 def not_a_receiver(event: Any) -> None:
     """Takes no **kwargs: the consumer must refuse it."""
+
+
+class Item:
+    """A model class, for REST events forwarded with their model as sender."""
+
+
+class Box(Item):
+    """A model subclass."""
+
+
+collected: list[dict[str, Any]] = []
+"""What :func:`collect` and :func:`collect_async` received, in this process."""
+
+
+def collect(**event: Any) -> None:
+    collected.append(event)
+
+
+async def collect_async(**event: Any) -> None:
+    collected.append({"async": True, **event})
+
+
+def entries(client: Any, stream: str = "eventweave") -> list[dict[str, str]]:
+    """The entries of ``stream``, their fields decoded."""
+    return [
+        {key.decode(): value.decode() for key, value in fields.items()}
+        for _, fields in client.xrange(stream)
+    ]
+
+
+def payloads(client: Any, stream: str = "eventweave") -> list[dict[str, Any]]:
+    """The payloads of the entries of ``stream``, decoded."""
+    return [json.loads(entry["payload"]) for entry in entries(client, stream)]

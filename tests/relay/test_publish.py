@@ -19,7 +19,7 @@ from typing import Any
 import blinker
 import django.dispatch
 import pytest
-from relay_fixtures import Shop, order_paid, order_refunded
+from relay_fixtures import Shop, entries, order_paid, order_refunded, payloads
 
 import eventweave
 from eventweave import Emit, rest
@@ -35,17 +35,6 @@ blinker_signal = blinker.Namespace().signal("stock-changed")
 class Request:
     def __str__(self) -> str:
         return "<Request POST /pay/>"
-
-
-def entries(client: Any, stream: str = "eventweave") -> list[dict[str, str]]:
-    return [
-        {key.decode(): value.decode() for key, value in fields.items()}
-        for _, fields in client.xrange(stream)
-    ]
-
-
-def payloads(client: Any, stream: str = "eventweave") -> list[dict[str, Any]]:
-    return [json.loads(entry["payload"]) for entry in entries(client, stream)]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
