@@ -9,6 +9,12 @@ anything, an SDK set up as usual (``opentelemetry-sdk``, ``opentelemetry-instrum
     tracing = trace(signals.vidispine_post_modify, signals.vidispine_failed)
     ...
     tracing.close()
+
+or from a plan (:class:`PlanSection`)::
+
+    [otel]
+    signals = ["eventweave.vidispine.signals:vidispine_post_modify", "AfterCreate"]
+    spans = false
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ from eventweave._advice import MASK, SECRET_NAMES, is_secret
 from eventweave._listen import SourceName, is_event_class, is_source, listen, name_sources
 from eventweave._signals import _describe
 from eventweave._version import __version__
+from eventweave._weaving import Weaving
+from eventweave.plan import Plan
+from eventweave.plan._section import Context, Item, Row, Section, once
+from eventweave.plan._sources import by_module, check_registry, read_sources, resolve_source
+from eventweave.plan._values import ImportPath, Table
 
 __all__ = ["Tracing", "trace"]
 
@@ -409,3 +420,67 @@ def trace(
     tracing = Tracing(signals, spans, tracer)
     tracing._connect()
     return tracing
+
+
+# -- plans ---------------------------------------------------------------------------
+
+
+class PlanSection(Section):
+    """``[otel]``: :func:`trace` from a plan.
+
+    ::
+
+        [otel]
+        signals = [
+            "eventweave.vidispine.signals:vidispine_pre_create",
+            "eventweave.vidispine.signals:vidispine_post_create",
+            "eventweave.vidispine.signals:vidispine_failed",
+            "BeforeCreate", "AfterCreate",
+        ]
+        spans = true          # default: false, span events
+
+    ``signals`` are import paths of signals, or REST event names (classes of
+    :mod:`eventweave.rest`). The signals of one module are traced together, by
+    one :func:`trace` call, once that module is imported: a pre signal and its
+    post, which live in one module, pair up. Applying the plan again traces
+    nothing twice. The tracer comes from the global tracer provider when the
+    first span starts, so a provider the program sets up after the plan was
+    applied (at interpreter start-up, say) is the one used.
+    """
+
+    name = "otel"
+    keys = ("signals", "spans")
+
+    def __init__(self, table: Table) -> None:
+        super().__init__(table)
+        if "signals" not in table:
+            raise self.where.error(
+                "needs signals = [...]: import paths of signals, or REST event names "
+                "such as 'AfterCreate'"
+            )
+        self.signals = read_sources(table, "signals")
+        self.spans = table.boolean("spans")
+
+    def items(self, plan: Plan) -> list[Item]:
+        for path in self.signals:
+            check_registry(plan, path, "OpenTelemetry")
+        how = "child spans of pre/post pairs" if self.spans else "span events"
+        items = []
+        for module, paths in by_module(self.signals).items():
+            rows = tuple(
+                Row(path.where, path.text, f"traced in OpenTelemetry: {how}") for path in paths
+            )
+            run = self._tracing(paths)
+            items.append(Item(paths[0].where, run, (module,), wait=True, rows=rows))
+        return items
+
+    def _tracing(self, paths: list[ImportPath]) -> Callable[[Context], list[Weaving]]:
+        spans = self.spans
+
+        def run(context: Context) -> list[Weaving]:
+            sources = [resolve_source(path) for path in paths]
+            key = ("otel", spans, *(id(source) for source in sources))
+            once(context, key, lambda: trace(*sources, spans=spans).close)
+            return []
+
+        return run
