@@ -23,6 +23,14 @@ A plan has these sections, each optional::
     receiver = "myapp.audit:log_payment"
     signals = ["billing.signals:post_pay"]
 
+    [relay]                       # events to a Redis Stream, for other processes
+    url = "${REDIS_URL}"
+    forward = ["billing.signals:post_pay", "AfterCreate"]
+
+    [otel]                        # events in OpenTelemetry traces
+    signals = ["billing.signals:pre_pay", "billing.signals:post_pay"]
+    spans = true
+
 String values may read the environment: ``${NAME}``, ``${NAME:-default}``.
 
 :func:`load` reads and validates a plan (every section, key, type, target
