@@ -17,7 +17,6 @@ import blinker
 import django.dispatch
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, Tracer, get_current_span
 
@@ -60,24 +59,6 @@ class Invoice:
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         return amount
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider
-    provider.shutdown()
-
-
-@pytest.fixture
-def tracer(provider: TracerProvider) -> Tracer:
-    return provider.get_tracer("tests")
 
 
 @pytest.fixture

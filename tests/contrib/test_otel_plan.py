@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
@@ -50,19 +48,6 @@ def _plan_effects_taken_back() -> Iterator[None]:
     yield
     for key in [key for key in plan_section._done if key not in before]:
         plan_section._done.pop(key)()
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def tracer(exporter: InMemorySpanExporter) -> Iterator[Tracer]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider.get_tracer("tests")
-    provider.shutdown()
 
 
 def otel(*signals: str, spans: bool = False) -> str:
