@@ -66,9 +66,9 @@ def add_consume_parser(commands: Any, formatter: type[argparse.HelpFormatter]) -
         help="deliver events a Relay put on a Redis Stream to receivers in this process",
         description=(
             "Read the events that eventweave.relay.Relay forwards to a Redis Stream, as one "
-            "consumer of a consumer group, and call the receivers given with --connect, until "
-            "SIGTERM or SIGINT; then finish the event at hand and stop. The current directory "
-            "is importable, as with python -m."
+            "consumer of a consumer group, and call the receivers of a worker's plan (--plan) "
+            "or given with --connect, until SIGTERM or SIGINT; then finish the event at hand "
+            "and stop. The current directory is importable, as with python -m."
         ),
         epilog=_EXAMPLES,
         formatter_class=formatter,
