@@ -2,8 +2,8 @@
 
 Exit status: 0 on success (for ``consume``: a clean stop); 1 when ``check``
 finds what applying the plan would refuse, or parts it cannot import here; 2
-for a plan that cannot be read or is wrong, or a usage error. ``run`` replaces itself with the
-command, whose status is then the status.
+for a plan that cannot be read or is wrong, or a usage error. ``run``
+replaces itself with the command, whose status is then the status.
 """
 
 from __future__ import annotations
