@@ -1,18 +1,40 @@
-"""How instrumented views are read: the adapter protocol and Nefertari's conventions.
+"""How instrumented views are read: the adapter protocol, Nefertari's conventions, detection.
 
 :func:`~eventweave.rest.instrument_view` never assumes a framework. Everything
 it needs from a view instance to build an event goes through an adapter, so
 views that keep their model, request data or current object elsewhere are
-instrumented by passing ``adapter=`` instead of being rewritten.
+instrumented by passing ``adapter=`` instead of being rewritten. Without
+``adapter=``, :func:`adapter_for` picks one from the view class: Django REST
+framework views get ``eventweave.contrib.drf.DRFAdapter``, others Nefertari's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import sys
+import threading
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["NefertariAdapter", "ViewAdapter", "check_adapter"]
+from ._events import BEFORE_EVENTS
+
+__all__ = [
+    "DEFAULT_ADAPTER",
+    "FRAMEWORK_ADAPTERS",
+    "Action",
+    "NefertariAdapter",
+    "ViewAdapter",
+    "actions_of",
+    "adapter_for",
+    "check_adapter",
+    "instance_methods",
+    "nefertari_actions",
+]
+
+Action = str | Callable[[Any], str]
+"""What a woven method fires: an action name (``"show"``), or a function of the
+view instance choosing it per request (DRF's ``options``: item or collection)."""
 
 
 @runtime_checkable
@@ -23,6 +45,23 @@ class ViewAdapter(Protocol):
     woven method) and is called once per event pair, only while someone
     listens. Implement all four; subclassing :class:`NefertariAdapter` and
     overriding what differs is the short way.
+
+    Adapters for frameworks whose views differ more than in where they keep
+    things (``eventweave.contrib.drf.DRFAdapter``) may also define, each read
+    once when a view is instrumented:
+
+    - ``actions(cls)``: which methods of the view class fire which action, as
+      ``{method name: action}`` where an action is an action name or a
+      function of the view instance returning one (default: the methods
+      named like an action, :func:`nefertari_actions`);
+    - ``before_events`` and ``after_events``: ``{action: event class}``
+      tables of subclasses of the standard events, for requests and
+      responses shaped differently (default: ``BEFORE_EVENTS`` and
+      ``AFTER_EVENTS``);
+    - ``response_of(result)``: what After events carry as ``response`` for
+      what the method returned (default: the result itself);
+    - ``return_value(result, response)``: what the method returns once After
+      subscribers have run (default: ``event.response``).
     """
 
     def model(self, view: Any) -> Any:
@@ -101,6 +140,85 @@ def _json_body(request: Any) -> Any:
         # No JSON body (a form post, malformed JSON): no fields, not an error
         # of the instrumentation; the view answers the request as it would.
         return None
+
+
+DEFAULT_ADAPTER = NefertariAdapter()
+"""The adapter of views that come from no framework :data:`FRAMEWORK_ADAPTERS` names."""
+
+FRAMEWORK_ADAPTERS: tuple[tuple[str, str], ...] = (
+    ("rest_framework.views:APIView", "eventweave.contrib.drf:DRFAdapter"),
+)
+"""``(base view class, its adapter)`` pairs, by import path, that :func:`adapter_for` tries.
+
+By path on purpose: a base class is looked at only when its module is already
+imported (a view class deriving from it implies it is), and the adapter's
+module is imported only for such a view, so nothing here imports a framework,
+or the contrib layer, for a view that does not come from it."""
+
+_framework_adapters: dict[str, ViewAdapter] = {}
+_framework_lock = threading.Lock()
+
+
+def adapter_for(cls: type) -> ViewAdapter:
+    """The adapter for a view class given no ``adapter=``: its framework's, else Nefertari's.
+
+    :param cls: the view class being instrumented.
+    """
+    for base_path, adapter_path in FRAMEWORK_ADAPTERS:
+        module_name, _, name = base_path.partition(":")
+        base = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(base, type) and issubclass(cls, base):
+            return _framework_adapter(adapter_path)
+    return DEFAULT_ADAPTER
+
+
+def _framework_adapter(path: str) -> ViewAdapter:
+    adapter = _framework_adapters.get(path)
+    if adapter is None:
+        with _framework_lock:
+            adapter = _framework_adapters.get(path)
+            if adapter is None:
+                module_name, _, name = path.partition(":")
+                # One instance per framework, so that views instrumented with and
+                # without adapter= still compare as one weaving where they may.
+                adapter = getattr(importlib.import_module(module_name), name)()
+                _framework_adapters[path] = adapter
+    return adapter
+
+
+def instance_methods(cls: type) -> dict[str, Any]:
+    """The instance methods of ``cls`` and its bases, each as defined lowest in the MRO.
+
+    Values are the raw ``vars(klass)`` entries (functions, not bound methods);
+    classmethods, staticmethods, properties, nested classes and non-callables
+    are left out: view actions are instance methods.
+    """
+    found: dict[str, Any] = {}
+    seen: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # object has no actions
+        for name, value in vars(klass).items():
+            if name in seen:
+                continue  # overridden lower in the MRO: that definition decides
+            seen.add(name)
+            if isinstance(value, (classmethod, staticmethod, property, type)):
+                continue
+            if callable(value):
+                found[name] = value
+    return found
+
+
+def nefertari_actions(cls: type) -> dict[str, Action]:
+    """The methods of ``cls`` named like an action (``index``, ``show``…), each firing its own."""
+    methods = instance_methods(cls)
+    return {name: name for name in BEFORE_EVENTS if name in methods}
+
+
+def actions_of(adapter: Any, cls: type) -> dict[str, Action]:
+    """``adapter.actions(cls)`` when the adapter defines it, else :func:`nefertari_actions`."""
+    actions = getattr(adapter, "actions", None)
+    if actions is None:
+        return nefertari_actions(cls)
+    return dict(actions(cls))
 
 
 def check_adapter(adapter: object) -> None:

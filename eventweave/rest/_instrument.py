@@ -1,7 +1,9 @@
 """Firing REST view events around view actions: ``instrument_view`` and its advice.
 
 Each action method of a view class is woven (through the engine, never
-patched by hand) with a :class:`ViewEvents` advice. Its hook, per call:
+patched by hand) with a :class:`ViewEvents` advice. Which methods, and which
+action each fires, the view's adapter says (``adapter_for`` picks it from the
+class when none is given). Its hook, per call:
 
 1. gives up at once when muted, silenced, not an action, or nobody listens;
 2. builds the Before event from the view through the adapter and notifies
@@ -28,13 +30,30 @@ from eventweave._weaving import (
     weave,
 )
 
-from ._adapter import NefertariAdapter, ViewAdapter, check_adapter
-from ._events import ACTIONS, AFTER_EVENTS, BEFORE_EVENTS, FieldData, build_fields
+from ._adapter import (
+    DEFAULT_ADAPTER,
+    Action,
+    NefertariAdapter,
+    ViewAdapter,
+    actions_of,
+    adapter_for,
+    check_adapter,
+    instance_methods,
+)
+from ._events import (
+    ACTIONS,
+    AFTER_EVENTS,
+    BEFORE_EVENTS,
+    FieldData,
+    RequestEvent,
+    build_fields,
+)
 from ._registry import EventRegistry
 
 __all__ = [
     "DEFAULT_ADAPTER",
     "PYRAMID_REGISTRY_KEY",
+    "NefertariAdapter",
     "ViewEvents",
     "ViewWeavings",
     "default_registry",
@@ -49,8 +68,6 @@ default_registry = EventRegistry()
 """Where events go when ``instrument_view`` was given no registry and the
 request has no Pyramid registry set up by ``eventweave.contrib.pyramid``.
 Published as ``eventweave.rest.registry``."""
-
-DEFAULT_ADAPTER = NefertariAdapter()
 
 
 class _PyramidApps:
@@ -97,7 +114,8 @@ class ViewEvents(Advice):
         Pyramid registry when ``eventweave.contrib.pyramid`` is included, else
         :data:`eventweave.rest.registry`.
     :param adapter: reads model, data, instance and request from a view;
-        None for :class:`~eventweave.rest.NefertariAdapter`.
+        None for the adapter :func:`~eventweave.rest._adapter.adapter_for`
+        picks from each view class (DRF's, else Nefertari's).
     :param robust: log exceptions of After subscribers instead of raising them.
     """
 
@@ -110,9 +128,7 @@ class ViewEvents(Advice):
                 f"notify(event), such as a Pyramid registry), got {registry!r}"
             )
             raise TypeError(msg)
-        if adapter is None:
-            adapter = DEFAULT_ADAPTER
-        else:
+        if adapter is not None:
             check_adapter(adapter)
         self.registry = registry
         self.adapter = adapter
@@ -131,7 +147,7 @@ class ViewEvents(Advice):
         parts = []
         if self.registry is not None:
             parts.append(f"registry={self.registry!r}")
-        if self.adapter is not DEFAULT_ADAPTER:
+        if self.adapter is not None:
             parts.append(f"adapter={self.adapter!r}")
         if self.robust:
             parts.append("robust=True")
@@ -206,6 +222,13 @@ class _State:
         self.data = data
 
 
+# The slot behind ``event.instance``, read directly when the hook carries a
+# Before event's instance over to its After event: an adapter's event class
+# may load the instance on attribute access (DRF's get_object), and carrying
+# it must not load it.
+_instance_slot = vars(RequestEvent)["instance"]
+
+
 class _ViewHook(Hook):
     """:class:`ViewEvents` bound to one view method."""
 
@@ -216,9 +239,17 @@ class _ViewHook(Hook):
         # A Python function keeps its markers in __dict__: while that is
         # empty, no marker needs looking up on the call path.
         self._marks = getattr(site.function, "__dict__", None)
-        self._own = site.name if site.name in BEFORE_EVENTS else None
+        owner = site.owner if isinstance(site.owner, type) else type(site.owner)
+        adapter = advice.adapter if advice.adapter is not None else adapter_for(owner)
+        self._own: Action | None = actions_of(adapter, owner).get(site.name)
+        self._before_events: Mapping[str, Any] = getattr(adapter, "before_events", BEFORE_EVENTS)
+        self._after_events: Mapping[str, Any] = getattr(adapter, "after_events", AFTER_EVENTS)
+        self._response_of: Callable[[Any], Any] | None = getattr(adapter, "response_of", None)
+        self._return_value: Callable[[Any, Any], Any] | None = getattr(
+            adapter, "return_value", None
+        )
         self._registry = advice.registry
-        self._adapter = advice.adapter
+        self._adapter = adapter
         self._robust = advice.robust
         self._key = advice._key
         if advice.registry is None:
@@ -232,16 +263,18 @@ class _ViewHook(Hook):
     def gate(self) -> tuple[Any, ...] | None:
         return self._gate
 
-    def _action(self) -> str | None:
+    def _action(self, view: Any) -> str | None:
         marks = self._marks
-        if marks is not None and not marks:
-            return self._own
-        instead = triggered_action(self._function)
-        if instead is None:
-            return self._own
-        if instead not in BEFORE_EVENTS:
-            raise _unknown_action(self._site.target, instead)
-        return instead
+        if marks is None or marks:
+            instead = triggered_action(self._function)
+            if instead is not None:
+                if instead not in BEFORE_EVENTS:
+                    raise _unknown_action(self._site.target, instead)
+                return instead
+        own = self._own
+        if own is None or isinstance(own, str):
+            return own
+        return own(view)
 
     def _silenced(self, view: Any) -> bool:
         marks = self._marks
@@ -252,7 +285,10 @@ class _ViewHook(Hook):
     def _notifier(self, view: Any) -> Callable[[Any], object] | None:
         registry = self._registry
         if registry is None:
-            registry = _request_registry(self._adapter.request(view)) or default_registry
+            # Only requests of an application that included
+            # eventweave.contrib.pyramid carry a registry of their own.
+            routed = pyramid_apps.receivers and _request_registry(self._adapter.request(view))
+            registry = routed or default_registry
         return registry.notify if _listening(registry) else None
 
     def before(
@@ -264,7 +300,7 @@ class _ViewHook(Hook):
         notify = self._notifier(self_)
         if notify is None:
             return None
-        action = self._action()
+        action = self._action(self_)
         if action is None or self._silenced(self_):
             return None
         key = (id(self_), self._key)
@@ -275,7 +311,7 @@ class _ViewHook(Hook):
         model = adapter.model(self_)
         data = adapter.data(self_)
         editable = data if isinstance(data, MutableMapping) else None
-        event = BEFORE_EVENTS[action](
+        event = self._before_events[action](
             model,
             self_,
             build_fields(data, model),
@@ -290,18 +326,20 @@ class _ViewHook(Hook):
             raise
         used = event.data
         fields = _synced(event.fields, used, model) if used is not None else dict(event.fields)
-        return _State(previous, notify, action, model, self_, fields, event.instance, used)
+        instance = _instance_slot.__get__(event, type(event))
+        return _State(previous, notify, action, model, self_, fields, instance, used)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
             return result
         _active.set(state.previous)
-        event = AFTER_EVENTS[state.action](
+        response_of = self._response_of
+        event = self._after_events[state.action](
             state.model,
             state.view,
             state.fields,
             instance=state.instance,
-            response=result,
+            response=result if response_of is None else response_of(result),
             data=state.data,
         )
         try:
@@ -315,7 +353,10 @@ class _ViewHook(Hook):
                 type(event).__name__,
                 self._site.target,
             )
-        return event.response
+        return_value = self._return_value
+        if return_value is None:
+            return event.response
+        return return_value(result, event.response)
 
     def error(self, state: Any, exception: BaseException) -> None:
         if state is not None:
@@ -334,7 +375,7 @@ class ViewClassEvents(ViewEvents):
 
     def expand(self, target: str, cls: type) -> list[str]:
         """The methods of ``cls`` to weave: its actions and ``trigger_instead`` methods."""
-        return _methods_to_weave(target, cls)
+        return _methods_to_weave(target, cls, self.adapter)
 
 
 class ViewWeavings(Sequence[Weaving]):
@@ -387,27 +428,27 @@ class ViewWeavings(Sequence[Weaving]):
         return f"<ViewWeavings {self.target!r} ({state})>"
 
 
-def _methods_to_weave(target: str, cls: type) -> list[str]:
-    names: dict[str, None] = {}
-    seen: set[str] = set()
-    for klass in cls.__mro__[:-1]:  # object has no actions
-        for name, value in vars(klass).items():
-            if name in seen:
-                continue  # overridden lower in the MRO: that definition decides
-            seen.add(name)
-            if isinstance(value, (classmethod, staticmethod, property, type)):
-                continue  # actions are instance methods
-            if not callable(value):
-                continue
-            instead = triggered_action(value)
-            if instead is not None and instead not in BEFORE_EVENTS:
-                raise _unknown_action(f"{target}.{name}", instead)
-            if name in BEFORE_EVENTS or instead is not None:
-                names[name] = None
+def _methods_to_weave(target: str, cls: type, adapter: ViewAdapter | None) -> list[str]:
+    if adapter is None:
+        adapter = adapter_for(cls)
+    actions = actions_of(adapter, cls)
+    names = dict.fromkeys(actions)
+    for name, value in instance_methods(cls).items():
+        instead = triggered_action(value)
+        if instead is None:
+            continue
+        if instead not in BEFORE_EVENTS:
+            raise _unknown_action(f"{target}.{name}", instead)
+        names[name] = None
     if not names:
+        known = (
+            f"the view actions ({', '.join(ACTIONS)})"
+            if adapter is DEFAULT_ADAPTER
+            else f"the action methods {adapter!r} knows"
+        )
         msg = (
-            f"{cls.__qualname__} defines none of the view actions "
-            f"({', '.join(ACTIONS)}) and no method marked trigger_instead; nothing to instrument"
+            f"{cls.__qualname__} defines none of {known} and no method marked "
+            "trigger_instead; nothing to instrument"
         )
         raise WeaveError(target, msg)
     return list(names)
@@ -477,6 +518,13 @@ def instrument_view(
     on the same view (``super().update()``): one request, one event pair.
     Markers are read per call, so ``eventweave.mark()`` applies at once.
 
+    Django REST framework views (subclasses of ``APIView``, ViewSets
+    included) are detected and read through
+    ``eventweave.contrib.drf.DRFAdapter``: ``list`` fires Index,
+    ``retrieve`` Show, ``create`` Create, ``update`` Replace,
+    ``partial_update`` Update, ``destroy`` Delete, OPTIONS ItemOptions or
+    CollectionOptions; DRF is never imported for other views.
+
     Used three ways::
 
         @instrument_view
@@ -496,8 +544,9 @@ def instrument_view(
         Pyramid registry when the application included
         ``eventweave.contrib.pyramid``, else :data:`eventweave.rest.registry`.
     :param adapter: reads model, request data, instance and request from a
-        view (see :class:`~eventweave.rest.ViewAdapter`); None for Nefertari's
-        conventions (:class:`~eventweave.rest.NefertariAdapter`).
+        view (see :class:`~eventweave.rest.ViewAdapter`); None to pick one
+        from the class: ``eventweave.contrib.drf.DRFAdapter`` for a DRF view,
+        else Nefertari's conventions (:class:`~eventweave.rest.NefertariAdapter`).
     :param robust: log exceptions raised by After subscribers instead of
         propagating them.
     :returns: the class itself for a class (so it works as a decorator); for
@@ -531,7 +580,7 @@ def instrument_view(
 
 def _instrument_class(cls: C, advice: ViewEvents) -> C:
     # Checked first, so an error leaves no method half instrumented.
-    names = _methods_to_weave(f"{cls.__module__}:{cls.__qualname__}", cls)
+    names = _methods_to_weave(f"{cls.__module__}:{cls.__qualname__}", cls, advice.adapter)
     for name in names:
         weave((cls, name), advice)
     return cls
