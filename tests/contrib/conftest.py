@@ -1,22 +1,17 @@
 """Configure Django once per process for every test under tests/contrib/; OpenTelemetry
 fixtures: a provider of the test's own, exporting to memory."""
 
-import os
+import tests.contrib.django_setup  # noqa: F401  (configures Django on import: first)
+
+# isort: split
+
 from collections.abc import Iterator
 
-import django
 import pytest
-from django.apps import apps
-from django.conf import settings
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
-
-if not settings.configured:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_settings")
-if not apps.ready:
-    django.setup()
 
 
 @pytest.fixture

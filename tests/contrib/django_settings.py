@@ -9,6 +9,9 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    # The Django REST framework project of tests/drf/ (models, views, router).
+    "rest_framework",
+    "tests.drf",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,7 @@
 """URLconf for the Django tests under tests/contrib/."""
 
 from django.contrib.auth.views import LoginView, LogoutView
-from django.urls import path
+from django.urls import include, path
 
 from eventweave.contrib.django import vidispine_notification_view
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/team-login/", TeamLoginView.as_view(), name="team-login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("api/token/", token_login, name="api-token"),
+    path("drf/", include("tests.drf.urls")),
 ]

@@ -1,0 +1,1 @@
+"""A Django REST framework project, and the tests of eventweave.contrib.drf against it."""
