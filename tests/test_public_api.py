@@ -138,7 +138,7 @@ def test_advice_is_importable_on_its_own() -> None:
 
 def test_importing_the_package_pulls_in_no_optional_dependency() -> None:
     # (asgiref is used when present, for Django-compatible async bridging)
-    optional = ["django", "pyramid", "blinker", "pytest", "webob"]
+    optional = ["django", "pyramid", "blinker", "pytest", "webob", "rest_framework"]
     code = (
         "import sys, eventweave, eventweave.testing\n"
         f"print(sorted(n for n in {optional!r} if n in sys.modules))\n"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import tests.contrib.django_setup  # noqa: F401  (configures Django on import: first)
+
+# isort: split
+
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import transaction
 from rest_framework.test import APIClient
 
-import tests.contrib.django_setup  # noqa: F401  (configures Django on import)
 from eventweave.rest import RequestEvent, registry
 from tests.drf.models import Asset
 
