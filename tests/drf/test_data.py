@@ -233,7 +233,26 @@ def test_before_set_field_value_on_a_json_list_body_names_the_problem(
 
     client.post("/drf/assets/", [{"title": "a"}], format="json")
 
-    assert "request.data is list, not an object of fields" in str(errors[0])
+    assert "request.data is list, not an object of fields: no field" in str(errors[0])
+
+
+def test_before_set_field_value_on_a_get_says_it_has_no_data(
+    client: APIClient, subscribed: list[Any]
+) -> None:
+    (asset,) = assets("Trailer")
+    errors: list[Exception] = []
+
+    def try_set(event: BeforeEvent) -> None:
+        assert event.fields == {}
+        try:
+            event.set_field_value("kind", "x")
+        except TypeError as exc:
+            errors.append(exc)
+
+    subscribe(subscribed, try_set, BeforeShow)
+
+    assert client.get(f"/drf/assets/{asset.pk}/").status_code == 200
+    assert "a GET request without a body has no data" in str(errors[0])
 
 
 # -- set_field_value after the action -----------------------------------------------
