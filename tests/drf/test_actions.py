@@ -33,6 +33,7 @@ from tests.drf.views import (
     AssetListView,
     AssetViewSet,
     ByQuerysetMethodViewSet,
+    PagedAssetViewSet,
 )
 
 NEW = {"title": "Teaser", "kind": "clip", "tags": "draft"}
@@ -234,6 +235,18 @@ def test_instrumenting_a_viewset_twice_fires_one_pair(
     client.get(f"/drf/assets/{asset.pk}/")
 
     assert names(seen) == ["BeforeShow", "AfterShow"]
+
+
+def test_instrumented_subclass_of_an_instrumented_viewset_fires_one_pair(
+    client: APIClient, seen: list[RequestEvent], asset: Asset
+) -> None:
+    instrument_view(AssetViewSet)
+    instrument_view(PagedAssetViewSet)  # a subclass, routed at /drf/paged/
+
+    client.get(f"/drf/paged/{asset.pk}/")
+    client.get("/drf/paged/")
+
+    assert names(seen) == ["BeforeShow", "AfterShow", "BeforeIndex", "AfterIndex"]
 
 
 def test_woven_methods_are_the_actions_options_and_marked_methods() -> None:

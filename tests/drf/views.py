@@ -54,11 +54,9 @@ class Pages(PageNumberPagination):
     page_size = 2
 
 
-class PagedAssetViewSet(viewsets.ReadOnlyModelViewSet):
-    """A list paginated as {"count", "next", "previous", "results"}."""
+class PagedAssetViewSet(AssetViewSet):
+    """A subclass of AssetViewSet whose list is paginated as {"count", ..., "results"}."""
 
-    queryset = Asset.objects.all()
-    serializer_class = AssetSerializer
     pagination_class = Pages
 
 
