@@ -50,7 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from django.http import HttpResponseBase
 from django.utils.datastructures import MultiValueDict
 
-from eventweave.rest._adapter import Action, instance_methods
+from eventweave.rest._adapter import INSTANCE_SLOT, Action, instance_methods
 from eventweave.rest._events import (
     AFTER_EVENTS,
     BEFORE_EVENTS,
@@ -249,9 +249,6 @@ def object_lookup(view: Any) -> ObjectLookup:
 
 # -- DRF's flavour of the events --------------------------------------------------
 
-# The slot behind RequestEvent.instance: the property below stores there.
-_instance_slot = vars(RequestEvent)["instance"]
-
 
 class _LazyInstance(RequestEvent):
     __slots__ = ()
@@ -264,14 +261,14 @@ class _LazyInstance(RequestEvent):
         so no second query is made; a lookup that fails (404, object
         permissions) reads as None, and the view answers as DRF would.
         """
-        value = _instance_slot.__get__(self, type(self))
+        value = INSTANCE_SLOT.__get__(self, type(self))
         if type(value) is ObjectLookup:
             return value.peek()
         return value
 
     @instance.setter
     def instance(self, value: Any) -> None:
-        _instance_slot.__set__(self, value)
+        INSTANCE_SLOT.__set__(self, value)
 
 
 class DRFBeforeEvent(_LazyInstance, BeforeEvent):

@@ -17,11 +17,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from ._events import BEFORE_EVENTS
+from ._events import BEFORE_EVENTS, RequestEvent
 
 __all__ = [
     "DEFAULT_ADAPTER",
     "FRAMEWORK_ADAPTERS",
+    "INSTANCE_SLOT",
     "Action",
     "NefertariAdapter",
     "ViewAdapter",
@@ -31,6 +32,12 @@ __all__ = [
     "instance_methods",
     "nefertari_actions",
 ]
+
+INSTANCE_SLOT: Any = vars(RequestEvent)["instance"]
+"""The slot behind ``RequestEvent.instance``, for adapters' event classes that load the
+instance on attribute access (DRF's ``get_object()``): they store there, and the
+hook carries a Before event's instance over to its After event through it,
+without loading it."""
 
 Action = str | Callable[[Any], str]
 """What a woven method fires: an action name (``"show"``), or a function of the

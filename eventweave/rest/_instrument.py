@@ -32,6 +32,7 @@ from eventweave._weaving import (
 
 from ._adapter import (
     DEFAULT_ADAPTER,
+    INSTANCE_SLOT,
     Action,
     NefertariAdapter,
     ViewAdapter,
@@ -45,7 +46,6 @@ from ._events import (
     AFTER_EVENTS,
     BEFORE_EVENTS,
     FieldData,
-    RequestEvent,
     build_fields,
 )
 from ._registry import EventRegistry
@@ -222,13 +222,6 @@ class _State:
         self.data = data
 
 
-# The slot behind ``event.instance``, read directly when the hook carries a
-# Before event's instance over to its After event: an adapter's event class
-# may load the instance on attribute access (DRF's get_object), and carrying
-# it must not load it.
-_instance_slot = vars(RequestEvent)["instance"]
-
-
 class _ViewHook(Hook):
     """:class:`ViewEvents` bound to one view method."""
 
@@ -326,7 +319,7 @@ class _ViewHook(Hook):
             raise
         used = event.data
         fields = _synced(event.fields, used, model) if used is not None else dict(event.fields)
-        instance = _instance_slot.__get__(event, type(event))
+        instance = INSTANCE_SLOT.__get__(event, type(event))  # not loaded: see INSTANCE_SLOT
         return _State(previous, notify, action, model, self_, fields, instance, used)
 
     def after(self, state: Any, result: Any) -> Any:
