@@ -250,25 +250,25 @@ def object_lookup(view: Any) -> ObjectLookup:
 # -- DRF's flavour of the events --------------------------------------------------
 
 
+def _instance(event: RequestEvent) -> Any:
+    """The object of a detail route, fetched with the view's ``get_object()`` when read.
+
+    Read it and the view's own ``get_object()`` call reuses the object, so no
+    second query is made; a lookup that fails (404, object permissions) reads
+    as None, and the view answers as DRF would.
+    """
+    value = INSTANCE_SLOT.__get__(event, type(event))
+    if type(value) is ObjectLookup:
+        return value.peek()
+    return value
+
+
 class _LazyInstance(RequestEvent):
     __slots__ = ()
 
-    @property
-    def instance(self) -> Any:
-        """The object of a detail route, fetched with the view's ``get_object()`` when read.
-
-        Read it and the view's own ``get_object()`` call reuses the object,
-        so no second query is made; a lookup that fails (404, object
-        permissions) reads as None, and the view answers as DRF would.
-        """
-        value = INSTANCE_SLOT.__get__(self, type(self))
-        if type(value) is ObjectLookup:
-            return value.peek()
-        return value
-
-    @instance.setter
-    def instance(self, value: Any) -> None:
-        INSTANCE_SLOT.__set__(self, value)
+    # Stored straight into the slot: the setter runs for every event made,
+    # and the slot's own __set__ adds no Python frame.
+    instance = property(_instance, INSTANCE_SLOT.__set__, doc=_instance.__doc__)
 
 
 class DRFBeforeEvent(_LazyInstance, BeforeEvent):
@@ -365,25 +365,6 @@ AFTER_EVENTS_DRF: dict[str, type[AfterEvent]] = {
 # -- the adapter ------------------------------------------------------------------
 
 
-def view_model(view: Any) -> Any:
-    """The model a DRF view serves: its queryset's, else its serializer's ``Meta.model``."""
-    model = getattr(getattr(view, "queryset", None), "model", None)
-    if model is None:
-        try:
-            model = getattr(view.get_queryset(), "model", None)
-        except Exception:  # no queryset at all (DRF asserts): try the serializer
-            model = None
-    if model is None:
-        serializer = getattr(view, "serializer_class", None)
-        if serializer is None:
-            try:
-                serializer = view.get_serializer_class()
-            except Exception:  # no serializer either: a view without a model
-                serializer = None
-        model = getattr(getattr(serializer, "Meta", None), "model", None)
-    return model if isinstance(model, type) else None
-
-
 class DRFAdapter:
     """Reads Django REST framework views for :func:`~eventweave.rest.instrument_view`.
 
@@ -422,8 +403,22 @@ class DRFAdapter:
         return {name: action for name, action in table.items() if name in methods}
 
     def model(self, view: Any) -> Any:
-        """The model class the view serves, or None."""
-        return view_model(view)
+        """The model the view serves: its queryset's, else its serializer's ``Meta.model``."""
+        model = getattr(getattr(view, "queryset", None), "model", None)
+        if model is None:
+            try:
+                model = getattr(view.get_queryset(), "model", None)
+            except Exception:  # no queryset at all (DRF asserts): try the serializer
+                model = None
+        if model is None:
+            serializer = getattr(view, "serializer_class", None)
+            if serializer is None:
+                try:
+                    serializer = view.get_serializer_class()
+                except Exception:  # no serializer either: a view without a model
+                    serializer = None
+            model = getattr(getattr(serializer, "Meta", None), "model", None)
+        return model if isinstance(model, type) else None
 
     def data(self, view: Any) -> Mapping[str, Any] | None:
         """``request.data`` when it is an object of fields (a JSON object, a form), else None.
@@ -443,9 +438,9 @@ class DRFAdapter:
 
     def instance(self, view: Any) -> Any:
         """On a detail route, the view's object, fetched when an event's ``instance`` is read."""
-        if not is_detail(view) or not callable(getattr(view, "get_object", None)):
-            return None
-        return object_lookup(view)
+        if is_detail(view) and callable(getattr(view, "get_object", None)):
+            return object_lookup(view)
+        return None
 
     def request(self, view: Any) -> Any:
         """``view.request``, or None."""

@@ -293,7 +293,11 @@ class _ViewHook(Hook):
         notify = self._notifier(self_)
         if notify is None:
             return None
-        action = self._action(self_)
+        marks, own = self._marks, self._own
+        if marks is not None and not marks and (own is None or isinstance(own, str)):
+            action = own  # no marker on the method, a fixed action: the common case
+        else:
+            action = self._action(self_)
         if action is None or self._silenced(self_):
             return None
         key = (id(self_), self._key)
@@ -303,13 +307,14 @@ class _ViewHook(Hook):
         adapter = self._adapter
         model = adapter.model(self_)
         data = adapter.data(self_)
-        editable = data if isinstance(data, MutableMapping) else None
+        if data is None:  # a GET, most often: no ABC checks for it
+            fields: dict[str, FieldData] = {}
+            editable = None
+        else:
+            fields = build_fields(data, model)
+            editable = data if isinstance(data, MutableMapping) else None
         event = self._before_events[action](
-            model,
-            self_,
-            build_fields(data, model),
-            instance=adapter.instance(self_),
-            data=editable,
+            model, self_, fields, instance=adapter.instance(self_), data=editable
         )
         _active.set(previous | {key})
         try:
