@@ -1,13 +1,16 @@
 """What instrumenting a Django REST framework view costs a request: `make bench` prints it.
 
-The request is a ``retrieve`` (GET on a detail route) of the test project's
-``AssetViewSet`` through DRF's ``APIClient``: routing, middleware, DRF's
-dispatch, one query, rendering. It is timed three ways:
+The request is a ``retrieve`` (GET on a detail route) through DRF's
+``APIClient``: routing, middleware, DRF's dispatch, one query, rendering. Two
+identical subclasses of the test project's ``AssetViewSet`` serve it, each on
+its own route: ``PlainAssets``, never instrumented, and ``WovenAssets``,
+instrumented once for the whole run (so no weaving happens while timing). It
+is timed three ways:
 
-- **baseline**: the viewset as written, uninstrumented;
-- **no subscriber**: after ``instrument_view(AssetViewSet)``;
-- **Before + After subscriber**: the same with one ``BeforeShow`` and one
-  ``AfterShow`` subscriber that do nothing, so what is measured is
+- **baseline**: ``PlainAssets``, the viewset as written;
+- **no subscriber**: ``WovenAssets``, nobody subscribed;
+- **Before + After subscriber**: ``WovenAssets`` with one ``BeforeShow`` and
+  one ``AfterShow`` subscriber that do nothing, so what is measured is
   eventweave's work (building both events, notifying, handing the response
   back), not a subscriber's.
 
@@ -32,12 +35,16 @@ import tests.contrib.django_setup  # noqa: F401  (configures Django on import: f
 import contextlib
 import gc
 import statistics
+import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
+from rest_framework.routers import SimpleRouter
 from rest_framework.test import APIClient
 
 import eventweave
@@ -50,6 +57,15 @@ BLOCK = 8  # requests per set-up and round
 CHUNKS = 5  # the spread: the ratio in each fifth of the run
 
 LIMITS = {"no subscriber": 1.02, "Before + After subscriber": 1.05}
+URLCONF = "eventweave_benchmark_drf_urls"
+
+
+class PlainAssets(AssetViewSet):
+    """The baseline: never instrumented."""
+
+
+class WovenAssets(AssetViewSet):
+    """Instrumented for the whole run."""
 
 
 def do_nothing(event: RequestEvent) -> None:
@@ -57,31 +73,26 @@ def do_nothing(event: RequestEvent) -> None:
 
 
 @contextlib.contextmanager
-def baseline() -> Iterator[None]:
-    yield
+def baseline() -> Iterator[str]:
+    yield "plain"
 
 
 @contextlib.contextmanager
-def no_subscriber() -> Iterator[None]:
-    instrument_view(AssetViewSet)
-    try:
-        yield
-    finally:
-        eventweave.unweave_all()
+def no_subscriber() -> Iterator[str]:
+    yield "woven"
 
 
 @contextlib.contextmanager
-def before_and_after_subscriber() -> Iterator[None]:
+def before_and_after_subscriber() -> Iterator[str]:
     registry.subscribe(do_nothing, BeforeShow)
     registry.subscribe(do_nothing, AfterShow)
     try:
-        with no_subscriber():
-            yield
+        yield "woven"
     finally:
         registry.unsubscribe(do_nothing)
 
 
-SETUPS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
+SETUPS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
     "baseline": baseline,
     "no subscriber": no_subscriber,
     "Before + After subscriber": before_and_after_subscriber,
@@ -121,33 +132,47 @@ def report_of(config: pytest.Config) -> DRFCostReport:
 
 
 @pytest.fixture(scope="module")
-def url() -> str:
+def urls() -> Iterator[dict[str, str]]:
+    """The detail URL of one asset on each route, with WovenAssets instrumented."""
     call_command("migrate", run_syncdb=True, verbosity=0)
     asset = Asset.objects.create(title="Trailer", kind="video", tags="new")
-    return f"/drf/assets/{asset.pk}/"
+    router = SimpleRouter()
+    router.register("plain", PlainAssets, basename="plain")
+    router.register("woven", WovenAssets, basename="woven")
+    module = types.ModuleType(URLCONF)
+    module.urlpatterns = router.urls  # type: ignore[attr-defined]
+    sys.modules[URLCONF] = module
+    instrument_view(WovenAssets)
+    try:
+        with override_settings(ROOT_URLCONF=URLCONF):
+            yield {route: f"/{route}/{asset.pk}/" for route in ("plain", "woven")}
+    finally:
+        eventweave.unweave_all()
+        del sys.modules[URLCONF]
 
 
-def check_setups(client: APIClient, url: str) -> None:
-    """Each set-up answers the same, and the instrumented ones really fire events."""
-    expected = client.get(url).json()
+def check_setups(client: APIClient, urls: dict[str, str]) -> None:
+    """Each set-up answers the same, and only the instrumented one fires events."""
+    expected = client.get(urls["plain"]).json()
     for name, setup in SETUPS.items():
         got: list[RequestEvent] = []
-        with setup():
-            if name != "baseline":
-                registry.subscribe(got.append, RequestEvent)
+        with setup() as route:
+            registry.subscribe(got.append, RequestEvent)
             try:
-                assert client.get(url).json() == expected
+                assert client.get(urls[route]).json() == expected
             finally:
                 registry.unsubscribe(got.append)
         assert len(got) == (0 if name == "baseline" else 2), name
-    assert not eventweave.woven() and not registry.receivers
+    assert not registry.receivers
 
 
-def test_drf_retrieve_cost(benchmark: Any, url: str, request: pytest.FixtureRequest) -> None:
+def test_drf_retrieve_cost(
+    benchmark: Any, urls: dict[str, str], request: pytest.FixtureRequest
+) -> None:
     client = APIClient()
-    check_setups(client, url)
+    check_setups(client, urls)
     if benchmark.disabled:  # make test: checked above, nothing to time
-        benchmark(client.get, url)
+        benchmark(client.get, urls["woven"])
         return
 
     perf = time.perf_counter
@@ -160,8 +185,8 @@ def test_drf_retrieve_cost(benchmark: Any, url: str, request: pytest.FixtureRequ
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
                 record = times[name].append
-                with SETUPS[name]():
-                    client.get(url)  # the first request after weaving refills caches
+                with SETUPS[name]() as route:
+                    url = urls[route]
                     for _ in range(BLOCK):
                         start = perf()
                         client.get(url)
@@ -184,5 +209,7 @@ def test_drf_retrieve_cost(benchmark: Any, url: str, request: pytest.FixtureRequ
         report.rows.append((name, ratio, min(parts), max(parts), limit))
 
     # The pytest-benchmark table gets the instrumented request with subscribers.
-    with before_and_after_subscriber():
-        benchmark.pedantic(client.get, args=(url,), rounds=200, iterations=1, warmup_rounds=20)
+    with before_and_after_subscriber() as route:
+        benchmark.pedantic(
+            client.get, args=(urls[route],), rounds=200, iterations=1, warmup_rounds=20
+        )
