@@ -43,7 +43,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     msg = (
         "eventweave.contrib.drf needs Django REST framework; install it with "
-        "'pip install eventweave[drf]'"
+        "'pip install eventweave-aop[drf]'"
     )
     raise ImportError(msg) from exc
 
