@@ -146,6 +146,8 @@ def _marker_host(obj: Any) -> Any:
 
 def _set_marker(obj: Any, name: str, value: Any) -> None:
     host = _marker_host(obj)
+    if name == _SILENT:
+        _silent_classes_seen.clear()
     for journal in _journals:
         journal.changes.append((host, name, *_raw_marker(host, name)))
     if isinstance(host, type) and name == _SILENT and value and host not in _silenced_classes:
@@ -195,6 +197,8 @@ def _raw_marker(host: Any, name: str) -> tuple[Any, Any]:
 
 
 def _put_raw_marker(host: Any, name: str, own: Any, foreign: Any) -> None:
+    if name == _SILENT:
+        _silent_classes_seen.clear()
     if own is _ABSENT:
         if name in getattr(host, "__dict__", {}):
             delattr(host, name)
@@ -241,8 +245,24 @@ def _get_marker(obj: Any, name: str) -> Any:
     return value
 
 
+# id(class) -> (the class, whether it is silent): asked per request by every
+# instrumented view (about the view's class), where looking a missing
+# attribute up a deep MRO costs microseconds. Emptied whenever any silent
+# marker changes; the classes held are few and live as long as their module.
+_silent_classes_seen: dict[int, tuple[type, bool]] = {}
+
+
 def is_silent(obj: Any) -> bool:
     """Whether ``obj`` (a function, method or class) is marked silent."""
+    if isinstance(obj, type):
+        seen = _silent_classes_seen.get(id(obj))
+        if seen is not None and seen[0] is obj:
+            return seen[1]
+        silent = bool(_get_marker(obj, _SILENT))
+        if len(_silent_classes_seen) >= 4096:
+            _silent_classes_seen.clear()
+        _silent_classes_seen[id(obj)] = (obj, silent)
+        return silent
     return bool(_get_marker(_marker_host(obj), _SILENT))
 
 
