@@ -61,7 +61,7 @@ def includeme(config: Any) -> None:
     # Set now, not as a deferred action: it is not configuration that can
     # conflict, and views may be called before config.commit() in tests.
     config.registry[PYRAMID_REGISTRY_KEY] = True
-    pyramid_apps.receivers = (True,)
+    pyramid_apps.include()
 
 
 def notify(request: Any, event: RequestEvent) -> None:

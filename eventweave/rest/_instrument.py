@@ -75,9 +75,24 @@ class _PyramidApps:
     ``eventweave.contrib.pyramid``. Subscribers in a Pyramid registry cannot be
     counted cheaply, so from then on views without ``registry=`` always build
     their events; before that, they cost nothing while ``default_registry`` has
-    no subscribers."""
+    no subscribers. Announces that one change to woven views (see
+    ``EventRegistry.__eventweave_watch__``)."""
 
     receivers: tuple[Any, ...] = ()
+
+    def __init__(self) -> None:
+        self._watchers: list[Callable[[], None]] = []
+
+    def include(self) -> None:
+        """A Pyramid application included ``eventweave.contrib.pyramid``."""
+        if not self.receivers:
+            self.receivers = (True,)
+            for watcher in list(self._watchers):
+                watcher()
+
+    def __eventweave_watch__(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
 
 
 pyramid_apps = _PyramidApps()

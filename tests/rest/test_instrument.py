@@ -34,6 +34,7 @@ from eventweave.rest import (
     EventRegistry,
     NefertariAdapter,
     RequestEvent,
+    _instrument,
     add_field_processors,
     instrument_view,
     registry,
@@ -1019,3 +1020,32 @@ def test_target_string_naming_a_function_is_refused(legacy_module: str, tmp_path
             instrument_view(f"{legacy_module}_fn:index")
     finally:
         sys.modules.pop(f"{legacy_module}_fn", None)
+
+
+def test_view_woven_in_place_runs_its_own_code_until_someone_subscribes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventweave._weaving._codegen import INPLACE_ENV
+
+    monkeypatch.delenv(INPLACE_ENV, raising=False)
+    monkeypatch.setattr(_instrument.pyramid_apps, "receivers", ())
+
+    class Plain:
+        Model = None
+        _json_params: dict[str, Any] = {}
+
+        def index(self) -> list[int]:
+            return [1]
+
+    code = vars(Plain)["index"].__code__
+    instrument_view(Plain)
+    assert vars(Plain)["index"].__code__ is code  # nothing to pay while nobody subscribes
+    seen: list[Any] = []
+    _instrument.default_registry.subscribe(seen.append, BeforeIndex)
+    try:
+        assert vars(Plain)["index"].__code__ is not code
+        assert Plain().index() == [1]
+    finally:
+        _instrument.default_registry.unsubscribe(seen.append)
+    assert vars(Plain)["index"].__code__ is code
+    assert [type(e) for e in seen] == [BeforeIndex]
