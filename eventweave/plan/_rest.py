@@ -39,16 +39,25 @@ def _events_of(action: str) -> str:
 
 
 def _view_events(view: Any) -> str:
-    """What ``show`` says a view fires, from the actions the class defines."""
-    actions = _actions()
+    """What ``show`` says a view fires: the actions its framework's adapter finds on it."""
+    from ..rest._adapter import actions_of, adapter_for
+
     if view is None:
         return "Before/After events of each action method"
     if not isinstance(view, type):
         return f"nothing: it is {type(view).__name__}, not a view class"
-    found = [a for a in actions if callable(getattr(view, a, None))]
+    adapter = adapter_for(view)
+    events = getattr(adapter, "before_events", None) or _actions()
+    found = actions_of(adapter, view)
     if not found:
-        return "nothing: it has no action method (" + ", ".join(actions) + ")"
-    return "Before/After " + ", ".join(actions[a].__name__.removeprefix("Before") for a in found)
+        return "nothing: it has no action method (" + ", ".join(_actions()) + ")"
+    names = []
+    for method, action in found.items():
+        if isinstance(action, str) and action in events:
+            names.append(events[action].__name__.removeprefix("Before"))
+        else:
+            names.append(f"{method} (by route)")  # chosen per request: Show or Index...
+    return "Before/After " + ", ".join(dict.fromkeys(names))
 
 
 def registry_emitted(path: ImportPath | None) -> Emitted:

@@ -117,3 +117,12 @@ def test_instrumenting_other_views_imports_neither_drf_nor_its_adapter() -> None
         check=True,
     )
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_show_names_the_events_a_drf_view_fires_by_drfs_actions() -> None:
+    plan = loads(
+        '[rest]\nviews = ["tests.drf.views:AssetViewSet", "tests.drf.views:AssetListView"]\n'
+    )
+    viewset, listing = (entry.events for entry in plan.entries())
+    assert viewset.startswith("Before/After Index, Show, Create, Replace, Update, Delete")
+    assert listing.startswith("Before/After get (by route), Create")
