@@ -43,7 +43,7 @@ def test_djangos_dispatch_and_signals_suites_pass_on_eventweaves_signal() -> Non
     output = result.stdout + result.stderr
     ran = re.search(r"^Ran (\d+) tests?", output, re.MULTILINE)
     assert ran is not None, output[-3000:]
-    assert int(ran.group(1)) >= 40  # the dispatch, model signal and async receiver tests
+    assert int(ran.group(1)) >= 30  # dispatch, model signal (and, from Django 5, async) tests
     failed = set(re.findall(r"^(?:FAIL|ERROR): (\w+) ", output, re.MULTILINE))
     assert failed == EXPECTED_FAILURES, output[-5000:]
     assert "no logs of level ERROR or higher triggered on django.dispatch" in output
