@@ -1,0 +1,170 @@
+"""Fixtures for the hostile tests: loopback servers, Django, and a search through what
+receivers get for a text that must not be there."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import django
+import hypothesis
+import pytest
+import requests
+from django.apps import apps
+from django.conf import settings
+from requests.structures import CaseInsensitiveDict
+
+# Each property test fixes its seed (derandomize=True) and its number of
+# examples; none keeps a database of examples between runs.
+hypothesis.settings.register_profile("hostile", database=None)
+hypothesis.settings.load_profile("hostile")
+
+if not settings.configured:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_settings")
+if not apps.ready:
+    django.setup()
+
+
+def reachable_text(*roots: Any) -> str:
+    """Every text reachable from ``roots`` the way a receiver could reach it.
+
+    Walks containers, exceptions (message, repr, arguments, attributes, causes,
+    notes), ``requests`` responses (url, headers, request, history, cookies,
+    next) and prepared requests, cookie jars, and the attributes of
+    ``requests``/``urllib3`` objects. Bytes are read as Latin-1, so an ASCII
+    character shows whatever the encoding (UTF-8, Latin-1, UTF-16). A
+    response's body is left out: it is what the server answered, not masked.
+    """
+    out: list[str] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int) -> None:
+        if obj is None or isinstance(obj, (bool, int, float)):
+            return
+        if isinstance(obj, str):
+            out.append(obj)
+            return
+        if isinstance(obj, (bytes, bytearray)):
+            out.append(bytes(obj).decode("latin-1"))
+            return
+        if depth > 16 or id(obj) in seen or (callable(obj) and not isinstance(obj, BaseException)):
+            return
+        seen.add(id(obj))
+        try:
+            visit_inside(obj, depth)
+        except Exception:  # a container that refuses iteration (urllib3's pools)
+            out.append(repr(obj))
+
+    def visit_inside(obj: Any, depth: int) -> None:
+        if isinstance(obj, (Mapping, CaseInsensitiveDict)):
+            for key, value in obj.items():
+                visit(key, depth + 1)
+                visit(value, depth + 1)
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            for item in obj:
+                visit(item, depth + 1)
+        elif isinstance(obj, CookieJar):
+            for cookie in obj:
+                visit(cookie.name, depth + 1)
+                visit(cookie.value, depth + 1)
+        elif isinstance(obj, BaseException):
+            out.extend((str(obj), repr(obj)))
+            visit(obj.args, depth + 1)
+            visit(getattr(obj, "__notes__", None), depth + 1)
+            visit({k: v for k, v in vars(obj).items()}, depth + 1)
+            visit(obj.__cause__, depth + 1)
+            visit(obj.__context__, depth + 1)
+        elif isinstance(obj, requests.Response):
+            for name in ("url", "headers", "request", "history", "cookies", "next", "reason"):
+                visit(getattr(obj, name, None), depth + 1)
+            visit({k: v for k, v in vars(obj).items() if k != "_content"}, depth + 1)
+        elif type(obj).__module__.split(".")[0] in ("requests", "urllib3", "eventweave"):
+            out.append(repr(obj))
+            visit(getattr(obj, "__dict__", {}), depth + 1)
+        else:
+            out.append(repr(obj))
+
+    for root in roots:
+        visit(root, 0)
+    return "\n".join(out)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"{}"
+
+
+@dataclass
+class LoopbackServer:
+    """A loopback HTTP server answering each path with ``answer(path_and_query)``."""
+
+    answer: Callable[[str], Answer]
+    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                server.requests.append((self.command, self.path, dict(self.headers), body))
+                answer = server.answer(self.path)
+                self.send_response(answer.status)
+                for name, value in {"Content-Type": "application/json", **answer.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}
+        )
+        self._thread.start()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/API"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        assert not self._thread.is_alive()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[Callable[[str], Answer]], LoopbackServer]]:
+    """``loopback(answer)`` starts a LoopbackServer, closed after the test."""
+    started: list[LoopbackServer] = []
+
+    def start(answer: Callable[[str], Answer]) -> LoopbackServer:
+        server = LoopbackServer(answer)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.close()
