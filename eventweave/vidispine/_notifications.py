@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hmac
+import inspect
 import json
 import keyword
 import logging
@@ -48,7 +50,19 @@ _JSON_TYPES = frozenset({"application/json", "text/json"})
 _XML_TYPES = frozenset({"application/xml", "text/xml"})
 _ACCEPTED = "application/json, application/xml"
 _READ_CHUNK = 64 * 1024
-_RESERVED_NAMES = frozenset({"signal", "sender", "instance", "fields"})
+# Never sent by name: what receivers are given anyway (signal, sender), what the
+# receiver sends itself (instance, fields), and the receiving method's self;
+# plus, per signal, every parameter its send methods take (see _send_names).
+_RESERVED_NAMES = frozenset({"signal", "sender", "instance", "fields", "self"})
+# Python's own codecs that are no character set a document is written in (the
+# codecs docs list them as "Python Specific Encodings"): refused as unknown.
+_NOT_CHARSETS = frozenset(
+    {"idna", "mbcs", "oem", "palmos", "punycode", "raw-unicode-escape", "undefined"}
+    | {"unicode-escape"}
+)
+# RFC 9110 token characters, which a charset name is made of.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_MAX_CHARSET = 64
 _SIGNAL_NAMES = ("vidispine_auto_import_ntfcn", "vidispine_notification")
 
 
@@ -134,11 +148,20 @@ def _json_scalar(value: object, key: str) -> str:
     raise MalformedNotification(msg)
 
 
-def _parse_json(body: bytes, charset: str | None) -> dict[str, FieldValue]:
+def _decode(body: bytes, charset: str) -> str:
     try:
-        document = json.loads(body.decode(charset) if charset else body)
+        return body.decode(charset)
+    except (UnicodeError, ValueError) as exc:  # UnicodeDecodeError, or a codec's own error
+        msg = f"notification body is not valid {charset}: {exc}"
+        raise MalformedNotification(msg) from None
+
+
+def _parse_json(body: bytes, charset: str | None) -> dict[str, FieldValue]:
+    text: str | bytes = _decode(body, charset) if charset else body
+    try:
+        document = json.loads(text)
     except UnicodeDecodeError as exc:
-        msg = f"notification body is not valid {charset or 'UTF-8'}: {exc}"
+        msg = f"notification body is not valid UTF-8, UTF-16 or UTF-32: {exc}"
         raise MalformedNotification(msg) from None
     except (ValueError, RecursionError) as exc:
         msg = f"notification body is not valid JSON: {exc}"
@@ -224,9 +247,13 @@ def _refuse_dtd(*_args: object) -> None:
     raise MalformedNotification(msg)
 
 
-def _xml_parser() -> expat.XMLParserType:
-    """An expat parser that refuses any DOCTYPE, and with it entity expansion."""
-    parser = expat.ParserCreate(namespace_separator=" ")
+def safe_xml_parser(*, encoding: str | None = None, namespaces: bool = True) -> expat.XMLParserType:
+    """An expat parser that refuses any DOCTYPE, and with it entity expansion.
+
+    :param encoding: overrides the document's own declaration.
+    :param namespaces: report names as ``"namespace-uri local"``; else as written.
+    """
+    parser = expat.ParserCreate(encoding, " " if namespaces else None)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.EntityDeclHandler = _refuse_dtd
@@ -235,21 +262,37 @@ def _xml_parser() -> expat.XMLParserType:
 
 def _parse_xml(body: bytes, charset: str | None) -> dict[str, FieldValue]:
     builder = _SimpleMetadataBuilder()
-    parser = _xml_parser()
+    parser = safe_xml_parser()
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.text
+    # The HTTP charset overrides the XML declaration (RFC 7303); expat parses
+    # a str as the text it is, whatever its declaration says.
+    document: str | bytes = _decode(body, charset) if charset else body
     try:
-        # The HTTP charset overrides the XML declaration (RFC 7303); expat parses
-        # a str as the text it is, whatever its declaration says.
-        parser.Parse(body.decode(charset) if charset else body, True)
-    except UnicodeDecodeError as exc:
-        msg = f"notification body is not valid {charset}: {exc}"
-        raise MalformedNotification(msg) from None
+        parser.Parse(document, True)
     except expat.ExpatError as exc:
         msg = f"notification body is not well-formed XML: {exc}"
         raise MalformedNotification(msg) from None
     return builder.fields
+
+
+def _charset(name: str | None, content_type: str) -> str | None:
+    """The codec of a ``charset`` parameter; UnsupportedContentType for one we cannot use."""
+    if not name:
+        return None
+    if len(name) > _MAX_CHARSET or not set(name) <= _TOKEN:
+        msg = f"malformed charset {name[:_MAX_CHARSET]!r} in Content-Type {content_type!r}"
+        raise UnsupportedContentType(msg, content_type)
+    try:
+        codec = codecs.lookup(name).name
+        "".encode(codec)  # binary transforms such as base64 are no text encodings
+    except (LookupError, UnicodeError, ValueError):
+        codec = None
+    if codec is None or codec in _NOT_CHARSETS:
+        msg = f"unknown charset {name!r} in Content-Type {content_type!r}"
+        raise UnsupportedContentType(msg, content_type) from None
+    return codec
 
 
 def parse_notification(body: bytes, content_type: str) -> dict[str, FieldValue]:
@@ -262,15 +305,17 @@ def parse_notification(body: bytes, content_type: str) -> dict[str, FieldValue]:
     strings; a key that repeats maps to the list of its values, in order.
 
     The ``charset`` parameter of ``content_type`` is honoured (for XML it
-    overrides the XML declaration). XML declaring a DOCTYPE or entities is
-    refused, so entity expansion attacks cannot run.
+    overrides the XML declaration); Python's own codecs that are no document
+    charset (``punycode``, ``idna``, ``unicode_escape`` ...) count as unknown.
+    XML declaring a DOCTYPE or entities is refused, so entity expansion attacks
+    cannot run.
 
     :param body: the request body.
     :param content_type: the request's ``Content-Type``: ``application/json``,
         ``application/xml``, ``text/xml``, ``text/json`` or a ``+json`` /
         ``+xml`` type, with parameters.
     :raises UnsupportedContentType: for any other media type, or an unknown
-        charset.
+        or malformed charset.
     :raises MalformedNotification: when the body is not a well-formed
         notification of that type.
     """
@@ -282,13 +327,7 @@ def parse_notification(body: bytes, content_type: str) -> dict[str, FieldValue]:
             f"configure the Vidispine notification with contentType {_ACCEPTED}"
         )
         raise UnsupportedContentType(msg, content_type)
-    charset = params.get("charset")
-    if charset:
-        try:
-            "".encode(charset)
-        except LookupError:
-            msg = f"unknown charset {charset!r} in Content-Type {content_type!r}"
-            raise UnsupportedContentType(msg, content_type) from None
+    charset = _charset(params.get("charset"), content_type)
     if syntax == "json":
         return _parse_json(body, charset)
     return _parse_xml(body, charset)
@@ -317,10 +356,37 @@ def _response(status: HTTPStatus, text: str, *extra: tuple[str, str]) -> Notific
     return NotificationResponse(status.value, headers, body)
 
 
+def _send_names(signal: Any) -> frozenset[str]:
+    """The names a notification field cannot be sent by to ``signal``.
+
+    Those of :data:`_RESERVED_NAMES`, and every parameter that ``send`` or
+    ``send_robust`` takes itself (blinker's ``send`` has ``_async_wrapper``):
+    a field of that name would be taken for it, or clash with it.
+    """
+    names = set(_RESERVED_NAMES)
+    for method in (getattr(signal, "send", None), getattr(signal, "send_robust", None)):
+        if method is None:
+            continue
+        function = getattr(method, "__func__", method)  # with self, if it is a method
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        names.update(p.name for p in parameters if p.kind is not p.VAR_KEYWORD)
+    return frozenset(names)
+
+
 def _emit(signal: Any, sender: type, named: dict[str, Any]) -> None:
     send_robust = getattr(signal, "send_robust", None)
     if send_robust is not None:
-        for receiver, response in send_robust(sender, **named):
+        try:
+            responses = send_robust(sender, **named)
+        except Exception:
+            logger.exception(
+                "Vidispine notification acknowledged although sending it on %r raised", signal
+            )
+            return
+        for receiver, response in responses:
             if isinstance(response, Exception):
                 logger.warning(
                     "Vidispine notification acknowledged although receiver %s raised %r",
@@ -417,6 +483,10 @@ class NotificationReceiver:
         self.basic_auth = basic_auth
         self.max_body = max_body
         self._auto_import_signal, self._notification_signal = _resolve_signals(signals)
+        self._reserved = {
+            id(signal): _send_names(signal)
+            for signal in (self._auto_import_signal, self._notification_signal)
+        }
 
     def __repr__(self) -> str:
         secrets = [name for name in ("token", "basic_auth") if getattr(self, name) is not None]
@@ -476,7 +546,10 @@ class NotificationReceiver:
             )
         if content_length is not None and content_length > self.max_body:
             return self._too_large()
-        body = self._read_body(read, content_length)
+        try:
+            body = self._read_body(read, content_length)
+        except OSError as exc:  # the client went away mid-body
+            return _response(HTTPStatus.BAD_REQUEST, f"the body could not be read: {exc}")
         if body is None:
             return self._too_large()
         try:
@@ -487,6 +560,11 @@ class NotificationReceiver:
             )
         except MalformedNotification as exc:
             return _response(HTTPStatus.BAD_REQUEST, str(exc))
+        except Exception:
+            # Only a flaw of ours gets here; the sender's body is still what we
+            # could not read, and a 500 would make Vidispine send it again.
+            logger.exception("a Vidispine notification body could not be parsed")
+            return _response(HTTPStatus.BAD_REQUEST, "the notification body could not be parsed")
         self._dispatch(fields)
         return _response(HTTPStatus.OK, "notification received")
 
@@ -548,17 +626,17 @@ class NotificationReceiver:
         return challenges
 
     def _dispatch(self, fields: dict[str, FieldValue]) -> None:
+        auto_import = fields.get("type") == "AUTO_IMPORT"
+        signal = self._auto_import_signal if auto_import else self._notification_signal
+        reserved = self._reserved[id(signal)]
         named: dict[str, Any] = {
             key: value
             for key, value in fields.items()
-            if key.isidentifier() and not keyword.iskeyword(key) and key not in _RESERVED_NAMES
+            if key.isidentifier() and not keyword.iskeyword(key) and key not in reserved
         }
         named["instance"] = fields.get("itemId")
         named["fields"] = fields
-        if fields.get("type") == "AUTO_IMPORT":
-            _emit(self._auto_import_signal, type(self), named)
-        else:
-            _emit(self._notification_signal, type(self), named)
+        _emit(signal, type(self), named)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -808,7 +886,7 @@ def _xml_id(body: bytes) -> str | None:
         if len(stack) == 2 and stack[1] in _ID_KEYS:
             found[stack[1]] = found.get(stack[1], "") + data
 
-    parser = _xml_parser()
+    parser = safe_xml_parser()
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
