@@ -12,22 +12,32 @@ signals as the helper instrumentation.
 from __future__ import annotations
 
 import contextvars
-import copy
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
-from requests.cookies import RequestsCookieJar
-from requests.structures import CaseInsensitiveDict
 
-from .._advice import MASK, SECRET_NAMES, is_muted, is_secret, is_silent, triggered_action
+from .._advice import MASK, is_muted, is_silent, triggered_action
 from .._weaving import Advice, Hook, Site, Weaving, weave
 from . import signals as _signals
+from ._masking import (
+    ResponseView,
+    Secrets,
+    exception_view,
+    mask_headers,
+    mask_json,
+    mask_param,
+    mask_url,
+    mask_value,
+    request_secrets,
+    secret_name,
+)
 from ._notifications import add_field, created_id
 from ._scope import inside_helper, register_http_gate
 
@@ -176,7 +186,6 @@ _ID_SEGMENT = re.compile(
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 # Set while an HTTP signal is being prepared or sent, and while the request
 # it is about runs: requests made meanwhile (by a receiver calling Vidispine,
@@ -258,29 +267,35 @@ def _compile(route: Any) -> _Compiled:
 
 
 def _path_segments(path: str) -> list[str]:
-    # Matrix parameters (";number=10") qualify a segment; they are not part of it.
-    return [s.split(";", 1)[0] for s in path.strip("/").split("/") if s]
+    if ";" in path:  # matrix parameters (";number=10") qualify a segment, not part of it
+        return [s.partition(";")[0] for s in path.split("/") if s]
+    return [s for s in path.split("/") if s]
 
 
 def _match_in(
-    table: Sequence[_Compiled], verb: str, segments: list[str]
+    candidates: Sequence[_Compiled], segments: list[str]
 ) -> tuple[_Compiled, dict[str, str]] | None:
-    best: tuple[_Compiled, dict[str, str]] | None = None
-    for compiled in table:
-        if compiled.route.verb != verb or len(compiled.segments) != len(segments):
-            continue
+    """The best of ``candidates`` (same verb and length as the path) and its values."""
+    best: _Compiled | None = None
+    best_values: list[str] = []
+    for compiled in candidates:
         values: list[str] = []
         for expected, actual in zip(compiled.segments, segments, strict=True):
             if expected is None:
-                values.append(unquote(actual))
+                values.append(actual)
             elif expected != actual:
                 break
         else:
             # The most literal template wins: "/metadata-field/field-group"
             # over "/metadata-field/{field}"; on a tie, the first listed.
-            if best is None or compiled.literals > best[0].literals:
-                best = (compiled, dict(zip(compiled.names, values, strict=True)))
-    return best
+            if best is None or compiled.literals > best.literals:
+                best, best_values = compiled, values
+    if best is None:
+        return None
+    return best, {
+        name: unquote(value) if "%" in value else value
+        for name, value in zip(best.names, best_values, strict=True)
+    }
 
 
 def _fallback(verb: str, segments: list[str]) -> tuple[Route, str | None]:
@@ -309,8 +324,31 @@ class _Base:
     port: int
     path: str
 
+    @cached_property
+    def _roots(self) -> tuple[str, ...]:
+        """``scheme://host[:port]`` spellings of the root, lower case, then its path."""
+        authority = f"{self.scheme}://{self.host}"
+        spellings = [f"{authority}:{self.port}"]
+        if _DEFAULT_PORTS[self.scheme] == self.port:
+            spellings.append(authority)
+        return tuple(spellings)
+
     def relative(self, url: str) -> str | None:
         """The path of ``url`` below this API root, or None if it is elsewhere."""
+        # The common spelling (the root as configured, then a path) is read
+        # without urlsplit, which costs more than the rest of the lookup.
+        if "\t" not in url and "\n" not in url and "\r" not in url:
+            for root in self._roots:
+                end = len(root) + len(self.path)
+                if url[: len(root)].lower() == root and url[len(root) : end] == self.path:
+                    rest = url[end:]
+                    if not rest or rest[0] in "/?#":
+                        path = rest.partition("?")[0].partition("#")[0]
+                        return path if len(path) > 1 else "/"
+        return self.relative_parsed(url)
+
+    def relative_parsed(self, url: str) -> str | None:
+        """:meth:`relative`, by parsing ``url`` whatever its spelling."""
         try:
             split = urlsplit(url)
             port = split.port
@@ -337,189 +375,46 @@ def _parse_base(base_url: str) -> _Base:
         split = urlsplit(base_url.strip())
         port = split.port
     except ValueError as exc:
-        msg = f"instrument_http(): {base_url!r} is not a valid URL: {exc}"
+        msg = f"instrument_http(): {mask_url(base_url)!r} is not a valid URL: {exc}"
         raise ValueError(msg) from None
     scheme = split.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not split.hostname:
         msg = (
             f"instrument_http() needs the http(s) URL of the Vidispine API root, "
-            f"e.g. 'http://vidispine:8080/API', got {base_url!r}"
+            f"e.g. 'http://vidispine:8080/API', got {mask_url(base_url)!r}"
         )
         raise ValueError(msg)
     return _Base(scheme, split.hostname, port or _DEFAULT_PORTS[scheme], split.path.rstrip("/"))
 
 
-# -- masking ------------------------------------------------------------------------
+# -- what receivers get -------------------------------------------------------------
 
 
-def _is_secret(name: Any) -> bool:
-    return isinstance(name, str) and is_secret(name, SECRET_NAMES)
-
-
-def _mask_value(value: Any) -> Any:
-    """A copy of a JSON-like value with the values of secret-named keys masked."""
-    if isinstance(value, Mapping):
-        return {k: (MASK if _is_secret(k) else _mask_value(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        if value and all(
-            isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], str) for p in value
-        ):  # form fields as (name, value) pairs
-            return [(k, MASK if _is_secret(k) else v) for k, v in value]
-        return [_mask_value(v) for v in value]
-    if isinstance(value, (str, bytes)):
-        return _mask_text(value)
-    return value
-
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*$")
-_XML_ELEMENT = re.compile(r"<((?:[\w.-]+:)?([\w.-]+))(\s[^<>]*)?>([^<]*)</\1\s*>")
-
-
-def _mask_text(body: str | bytes) -> str | bytes:
-    """``body`` with secrets masked if it is JSON, XML or a form; else unchanged."""
-    if isinstance(body, bytes):
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return body
-    else:
-        text = body
-    stripped = text.lstrip()
-    masked = text
-    if _URL.match(stripped):
-        masked = _mask_url(text)  # a callback URL in a NotificationDocument, say
-    elif stripped[:1] in ("{", "["):
-        try:
-            document = json.loads(text)
-        except ValueError:
-            pass
-        else:
-            clean = _mask_value(document)
-            if clean != document:
-                masked = json.dumps(clean)
-    elif stripped[:1] == "<":
-
-        def hide(match: re.Match[str]) -> str:
-            if not _is_secret(match.group(2)):
-                return match.group(0)
-            return match.group(0).replace(f">{match.group(4)}<", f">{MASK}<", 1)
-
-        masked = _XML_ELEMENT.sub(hide, text)
-    elif "=" in text:
-        try:
-            parse_qsl(text, keep_blank_values=True, strict_parsing=True)
-        except ValueError:
-            pass  # not a form
-        else:
-            masked = _mask_query(text)
-    if masked is text:
-        return body
-    return masked.encode("utf-8") if isinstance(body, bytes) else masked
-
-
-def _mask_query(query: str) -> str:
-    """``a=1&password=x`` as ``a=1&password=********``: only secret values change."""
-    parts = query.split("&")
-    changed = False
-    for index, part in enumerate(parts):
-        key, sep, _ = part.partition("=")
-        if sep and _is_secret(unquote(key.replace("+", " "))):
-            parts[index] = f"{key}={MASK}"
-            changed = True
-    return "&".join(parts) if changed else query
-
-
-def _mask_headers(headers: Any) -> CaseInsensitiveDict[Any]:
-    masked: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
-    for name, value in (headers or {}).items():
-        secret = str(name).lower() in _SECRET_HEADERS or _is_secret(str(name))
-        masked[name] = MASK if secret else value
-    return masked
-
-
-def _mask_url(url: str) -> str:
-    """``url`` without a password in it, and with secret query parameters masked."""
-    try:
-        split = urlsplit(url)
-    except ValueError:
-        return url
-    netloc, query = split.netloc, split.query
-    if split.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}"
-    query = _mask_query(query)
-    if netloc == split.netloc and query == split.query:
-        return url
-    return urlunsplit((split.scheme, netloc, split.path, query, split.fragment))
-
-
-def _query(url_query: str, params: Any) -> dict[str, str | list[str]]:
+def _query(url_query: str, params: Any) -> dict[str, Any]:
     """Query parameters from the URL and ``params=``, masked; a repeated key maps to a list."""
-    pairs = parse_qsl(url_query, keep_blank_values=True)
+    pairs = parse_qsl(url_query, keep_blank_values=True) if url_query else []
     if isinstance(params, bytes):
         params = params.decode("utf-8", "replace")
     if isinstance(params, str):
         pairs += parse_qsl(params, keep_blank_values=True)
     elif params is not None:
-        items: Iterable[Any] = params.items() if isinstance(params, Mapping) else params
         try:
+            items: Iterable[Any] = params.items() if isinstance(params, Mapping) else params
             for key, value in items:
+                if isinstance(key, bytes):
+                    key = key.decode("utf-8", "replace")
                 values = value if isinstance(value, (list, tuple)) else [value]
-                pairs += [(str(key), str(v)) for v in values if v is not None]
+                for item in values:
+                    if isinstance(item, bytes):
+                        item = item.decode("utf-8", "replace")
+                    if item is not None:
+                        pairs.append((str(key), str(item)))
         except (TypeError, ValueError):
             pass  # requests will refuse these params itself
-    found: dict[str, str | list[str]] = {}
+    found: dict[str, Any] = {}
     for key, value in pairs:
-        add_field(found, key, MASK if _is_secret(key) else value)
+        add_field(found, key, mask_param(key, value))
     return found
-
-
-def _masked_request(request: Any) -> Any:
-    if not isinstance(request, requests.PreparedRequest):
-        return request
-    clone = request.copy()
-    clone.headers = _mask_headers(request.headers)
-    clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
-    if isinstance(request.url, str):
-        clone.url = _mask_url(request.url)
-    if isinstance(request.body, (str, bytes)):
-        clone.body = _mask_text(request.body)
-    return clone
-
-
-def _response_view(response: requests.Response) -> requests.Response:
-    """The response as receivers see it: the same content, credentials masked.
-
-    A new ``Response`` sharing the original's state, whose ``request`` (and
-    that of each redirect in ``history``) is a copy with the Authorization
-    and Cookie headers, the password in the URL and secrets in the body
-    masked: ``response.request.headers`` would otherwise hand the Basic auth
-    credentials to every receiver. The caller's response is left untouched.
-    """
-    view = requests.Response.__new__(requests.Response)
-    view.__dict__.update(response.__dict__)
-    view.request = _masked_request(response.request)
-    view.headers = _mask_headers(response.headers)
-    view.cookies = RequestsCookieJar()
-    view.history = [_response_view(r) for r in response.history]
-    return view
-
-
-def _exception_view(exc: BaseException) -> BaseException:
-    """A ``requests`` exception carries the prepared request: send a masked copy."""
-    if not isinstance(exc, requests.RequestException):
-        return exc
-    if getattr(exc, "request", None) is None and getattr(exc, "response", None) is None:
-        return exc
-    try:
-        clone = copy.copy(exc)
-    except Exception:
-        clone = requests.RequestException(*exc.args)
-    clone.request = _masked_request(exc.request)
-    if isinstance(exc.response, requests.Response):
-        clone.response = _response_view(exc.response)
-    clone.__cause__, clone.__context__ = exc.__cause__, exc.__context__
-    return clone.with_traceback(exc.__traceback__)
 
 
 # -- the advice ---------------------------------------------------------------------
@@ -537,14 +432,41 @@ _GATE: tuple[Any, ...] = (
 )
 
 
+_Index = dict[tuple[str, int, str | None], tuple[_Compiled, ...]]
+
+
+def _first(compiled: _Compiled) -> str | None:
+    return compiled.segments[0] if compiled.segments else None
+
+
+def _index(table: Sequence[_Compiled]) -> _Index:
+    """The routes that may match a path, by its verb, length and first segment.
+
+    Under ``(verb, length, first)``: the routes of that verb and length whose
+    first segment is ``first`` or a ``{name}``; under ``(verb, length, None)``:
+    those whose first segment is a ``{name}``. Each in table order, so a lookup
+    tries a few routes instead of the whole table.
+    """
+    keys = {(c.route.verb, len(c.segments), _first(c)) for c in table}
+    return {
+        (verb, count, first): tuple(
+            c
+            for c in table
+            if c.route.verb == verb and len(c.segments) == count and _first(c) in (first, None)
+        )
+        for verb, count, first in keys
+    }
+
+
 class _HttpAdvice(Advice):
     """Sends Vidispine signals for ``Session.request`` calls to one API root."""
 
     def __init__(self, base: _Base, own: tuple[_Compiled, ...], defaults: bool) -> None:
         self.base = base
         self.own = own
-        self.tables = (own, _DEFAULT_TABLE) if defaults else (own,)
         self.defaults = defaults
+        tables = (own, _DEFAULT_TABLE) if defaults else (own,)
+        self.indexes = tuple(_index(table) for table in tables)
 
     def _key(self) -> tuple[Any, ...]:
         return (self.base, tuple(c.route for c in self.own), self.defaults)
@@ -567,8 +489,11 @@ class _HttpAdvice(Advice):
     def route_for(self, verb: str, path: str) -> tuple[Route, dict[str, str], str | None, bool]:
         """The route of a request, its template values, the fallback instance, whether known."""
         segments = _path_segments(path)
-        for table in self.tables:
-            found = _match_in(table, verb, segments)
+        count = len(segments)
+        key = (verb, count, segments[0] if segments else None)
+        for index in self.indexes:
+            candidates = index.get(key) or index.get((verb, count, None))
+            found = _match_in(candidates, segments) if candidates else None
             if found is not None:
                 compiled, values = found
                 return compiled.route, values, None, True
@@ -579,13 +504,37 @@ class _HttpAdvice(Advice):
 _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTES)
 
 
-class _State(NamedTuple):
-    token: contextvars.Token[bool]
-    sender: Any
-    payload: dict[str, Any]
-    family: str
-    instance_rule: str | None
-    stream: Any
+class _Call:
+    """One request being reported: what its post or failed signal needs."""
+
+    __slots__ = ("_secrets", "family", "named", "payload", "rule", "sender", "stream", "token")
+
+    def __init__(
+        self,
+        token: contextvars.Token[bool],
+        sender: Any,
+        payload: dict[str, Any],
+        family: str,
+        rule: str | None,
+        named: dict[str, Any],
+    ) -> None:
+        self.token = token
+        self.sender = sender
+        self.payload = payload
+        self.family = family
+        self.rule = rule
+        self.named = named  # the call's own arguments: kept to find its secrets, never sent
+        self.stream = named.get("stream")
+        self._secrets: Secrets | None = None
+
+    def secrets(self, prepared: Any) -> Secrets:
+        """The secret values of the call and of ``prepared``, the request as sent."""
+        if self._secrets is None:
+            self._secrets = request_secrets(self.named, prepared)
+        return self._secrets
+
+    def lazy_secrets(self, prepared: Any) -> Callable[[], Secrets]:
+        return lambda: self.secrets(prepared)
 
 
 class _HttpHook(Hook):
@@ -609,7 +558,7 @@ class _HttpHook(Hook):
             return None
         url = named.get("url")
         if isinstance(url, bytes):
-            url = url.decode("utf-8")
+            url = url.decode("utf-8", "replace")
         elif url is not None and not isinstance(url, str):
             url = str(url)
         verb = named.get("method")
@@ -638,19 +587,24 @@ class _HttpHook(Hook):
             instance = _body_value(json_body, data, rule[5:])
         else:
             instance = path_params.get(rule)
-        if isinstance(rule, str) and _is_secret(rule.rpartition(":")[2]) and instance is not None:
+        if isinstance(rule, str) and secret_name(rule.rpartition(":")[2]) and instance is not None:
             instance = MASK
+        # Each value is masked here, before any receiver sees it; a masker
+        # returns what it was given, unparsed, when it cannot hold a secret, and
+        # what was not given costs nothing (issue 10: a few µs per request).
+        params, headers = named.get("params"), named.get("headers")
+        query = url.partition("#")[0].partition("?")[2]
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
             "http_method": verb,
-            "url": _mask_url(url),
-            "path": path,
+            "url": mask_url(url),
+            "path": mask_url(path) if ";" in path else path,  # matrix: /item/VX-1;token=
             "path_params": path_params,
-            "params": _query(urlsplit(url).query, named.get("params")),
-            "headers": dict(_mask_headers(named.get("headers"))),
-            "json": _mask_value(json_body),
-            "data": _mask_value(data),
+            "params": _query(query, params) if query or params is not None else {},
+            "headers": mask_headers(headers) if headers else {},
+            "json": None if json_body is None else mask_json(json_body),
+            "data": None if data is None else mask_value(data),
             "route": route if known else None,
         }
         sender = type(self_) if self_ is not None else requests.Session
@@ -660,17 +614,18 @@ class _HttpHook(Hook):
         except BaseException:
             _busy.reset(token)
             raise
-        return _State(token, sender, payload, family, rule, named.get("stream"))
+        return _Call(token, sender, payload, family, rule, named)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
             return result
+        call: _Call = state
         try:
             if not isinstance(result, requests.Response):
-                _FAMILY_SIGNALS[state.family][1].send(state.sender, result=result, **state.payload)
+                _FAMILY_SIGNALS[call.family][1].send(call.sender, result=result, **call.payload)
                 return result
-            view = _response_view(result)
-            payload = state.payload
+            view = ResponseView(result, call.lazy_secrets(result.request))
+            payload = call.payload
             payload["response"] = view
             payload["status_code"] = result.status_code
             if result.status_code >= 400:
@@ -680,24 +635,26 @@ class _HttpHook(Hook):
                     f"for {payload['http_method']} {payload['url']}"
                 )
                 error = requests.HTTPError(message, response=view, request=view.request)
-                _report(state.sender, error, payload)
+                _report(call.sender, error, payload)
                 return result
-            if state.instance_rule == "result":
+            if call.rule == "result":
                 # Reading a streamed body here would take it from the caller.
-                payload["instance"] = None if state.stream else created_id(result)
-            _FAMILY_SIGNALS[state.family][1].send(state.sender, result=view, **payload)
+                payload["instance"] = None if call.stream else created_id(result)
+            _FAMILY_SIGNALS[call.family][1].send(call.sender, result=view, **payload)
             return result
         finally:
-            _busy.reset(state.token)
+            _busy.reset(call.token)
 
     def error(self, state: Any, exception: BaseException) -> None:
         if state is None:
             return
+        call: _Call = state
         try:
             if isinstance(exception, Exception):
-                _report(state.sender, _exception_view(exception), state.payload)
+                secrets = call.secrets(getattr(exception, "request", None))
+                _report(call.sender, exception_view(exception, secrets), call.payload)
         finally:
-            _busy.reset(state.token)
+            _busy.reset(call.token)
 
 
 def _report(sender: Any, exception: BaseException, payload: dict[str, Any]) -> None:

@@ -788,8 +788,10 @@ def register_notification(
     finally:
         response.close()
     if not notification_id:
-        msg = f"Vidispine created a notification at {endpoint} but did not say its id"
-        raise NotificationError(msg, status=response.status_code, body=response.text, url=endpoint)
+        msg = f"Vidispine created a notification at {_shown_url(endpoint)} but did not say its id"
+        raise NotificationError(
+            msg, status=response.status_code, body=response.text, url=_shown_url(endpoint)
+        )
     return notification_id
 
 
@@ -824,13 +826,20 @@ def unregister_notification(
 def _raise_for_status(response: requests.Response, doing: str) -> None:
     if response.status_code < 400:
         return
+    url = _shown_url(str(response.url))
     msg = (
         f"Vidispine could not {doing}: {response.status_code} {response.reason} "
-        f"from {response.request.method} {response.url}: {response.text[:500]}"
+        f"from {response.request.method} {url}: {response.text[:500]}"
     )
-    raise NotificationError(
-        msg, status=response.status_code, body=response.text, url=str(response.url)
-    )
+    raise NotificationError(msg, status=response.status_code, body=response.text, url=url)
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as an error may show it: its password and secret parameters masked."""
+    # Imported here: the masking module reads XML with this module's parser.
+    from ._masking import mask_url
+
+    return mask_url(url)
 
 
 _ID_KEYS = ("id", "jobId", "uri")

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventweave import MASK, muted, silent, woven
 from eventweave._weaving import slots
@@ -334,6 +336,27 @@ def test_api_root_matches_whatever_the_host_case_and_default_port() -> None:
     assert base.relative("http://vs.example/API") == "/"
     assert base.relative("https://vs.example/API/item/VX-1") is None
     assert base.relative("http://vs.example:8080/API/item/VX-1") is None
+
+
+_URL_PIECES = ["http://", "HTTP://", "https://", "vs", "VS", "vsx", ":80", ":8080", "/API", "/api"]
+_URL_PIECES += ["/APIX", "/", "?", "#", "x", "//", "u:p@", "[::1]", ";m=1", "\t", " ", "%2F"]
+
+
+@settings(derandomize=True, max_examples=500, deadline=None, database=None)
+@given(
+    base_url=st.sampled_from(
+        ["http://vs/API", "http://VS:80/API/", "https://vs/API", "http://vs:8080/API", "http://vs"]
+    ),
+    pieces=st.lists(st.sampled_from(_URL_PIECES), max_size=8),
+)
+def test_api_root_is_recognised_alike_whatever_the_spelling(
+    base_url: str, pieces: list[str]
+) -> None:
+    from eventweave.vidispine._http import _parse_base
+
+    base, url = _parse_base(base_url), "".join(pieces)
+
+    assert base.relative(url) == base.relative_parsed(url)
 
 
 def test_session_weaving_affects_only_that_session(stub: StubServer, events: list[Any]) -> None:

@@ -1,0 +1,428 @@
+"""Secrets in every shape a ``requests`` call can carry them never reach HTTP signal receivers.
+
+Each case once leaked (issue "Hardening"): a URL's password in ``response.url``,
+a token in an exception's message, form bodies in uncommon shapes, bytes names,
+XML secrets in CDATA, split by a comment, or in attributes. The caller's own
+response and exception stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from traceback import extract_tb
+from typing import Any
+
+import pytest
+import requests
+from vidispine.conftest import OPERATION_SIGNALS, names
+
+from eventweave import MASK
+from eventweave.testing import CapturedEvent, capture
+from eventweave.vidispine import instrument_http, signals
+from eventweave.vidispine.fake import FakeVidispine
+
+from .conftest import Answer, LoopbackServer, closed_port, reachable_text
+
+PASSWORD = "pw-S3CRET-1"
+TOKEN = "tk-S3CRET-2"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVidispine]:
+    with FakeVidispine(password=PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def events() -> Iterator[list[CapturedEvent]]:
+    with capture(*OPERATION_SIGNALS) as got:
+        yield got
+
+
+def leaked(events: list[CapturedEvent], *secrets: str) -> list[str]:
+    """The secrets found anywhere in what the receivers got."""
+    text = reachable_text([e.kwargs for e in events], repr(events))
+    return [secret for secret in secrets if secret in text]
+
+
+def with_userinfo(url: str, user: str, password: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{user}:{password}@{rest}"
+
+
+# -- URLs ------------------------------------------------------------------------------
+
+
+def test_response_url_keeps_no_password_nor_secret_query_value(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+    url = with_userinfo(fake.url, "admin", PASSWORD) + f"/user?token={TOKEN}&first=1"
+
+    response = requests.get(url, timeout=5)
+
+    assert names(events) == ["vidispine_pre_get", "vidispine_post_get"]
+    post = events[1].kwargs
+    assert post["result"].url == post["response"].url
+    assert PASSWORD not in post["result"].url
+    assert TOKEN not in post["result"].url
+    assert post["result"].url.endswith(f"/user?token={MASK}&first=1")
+    assert leaked(events, PASSWORD, TOKEN) == []
+    assert PASSWORD in response.url  # the caller's response is its own
+    assert TOKEN in response.url
+
+
+def test_error_response_url_keeps_no_password(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+
+    requests.get(with_userinfo(fake.url, "admin", PASSWORD) + "/item/VX-404", timeout=5)
+
+    assert names(events) == ["vidispine_pre_get", "vidispine_failed"]
+    failed = events[1].kwargs
+    assert PASSWORD not in failed["response"].url
+    assert PASSWORD not in str(failed["exception"])
+    assert leaked(events, PASSWORD) == []
+
+
+def test_redirects_keep_no_secret_in_urls_headers_or_requests(
+    loopback: Callable[[Callable[[str], Answer]], LoopbackServer], events: list[CapturedEvent]
+) -> None:
+    def answer(path: str) -> Answer:
+        if path.startswith("/API/item/VX-1"):
+            location = f"/API/item/VX-2?token={TOKEN}"
+            return Answer(302, {"Location": location, "Set-Cookie": f"s={PASSWORD}"}, b"")
+        return Answer(200, {}, b'{"id": "VX-2"}')
+
+    server = loopback(answer)
+    instrument_http(server.api)
+
+    response = requests.get(
+        f"{server.api}/item/VX-1?token={TOKEN}", auth=("admin", PASSWORD), timeout=5
+    )
+
+    assert response.status_code == 200
+    result = events[-1].kwargs["result"]
+    assert [r.status_code for r in result.history] == [302]
+    assert result.history[0].headers["Location"] == f"/API/item/VX-2?token={MASK}"
+    assert result.history[0].headers["Set-Cookie"] == MASK
+    assert result.history[0].request.headers["Authorization"] == MASK
+    assert leaked(events, PASSWORD, TOKEN) == []
+    assert TOKEN in response.history[0].headers["Location"]
+
+
+def test_matrix_and_fragment_secrets_are_masked_in_url_and_path(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+
+    requests.get(
+        f"{fake.url}/item/VX-1;token={TOKEN}/metadata#access_token={TOKEN}",
+        auth=fake.auth,
+        timeout=5,
+    )
+
+    pre = events[0].kwargs
+    assert pre["path"] == f"/item/VX-1;token={MASK}/metadata"
+    assert pre["url"].endswith(f";token={MASK}/metadata#access_token={MASK}")
+    assert leaked(events, TOKEN) == []
+
+
+# -- exceptions ------------------------------------------------------------------------
+
+
+def test_refused_connection_sends_an_exception_without_the_token(
+    events: list[CapturedEvent],
+) -> None:
+    api = f"http://127.0.0.1:{closed_port()}/API"
+    instrument_http(api)
+
+    with pytest.raises(requests.ConnectionError) as raised:
+        requests.get(f"{api}/item/VX-1?token={TOKEN}", timeout=2)
+
+    assert names(events) == ["vidispine_pre_get", "vidispine_failed"]
+    sent = events[1].kwargs["exception"]
+    assert type(sent) is type(raised.value)
+    assert TOKEN not in str(sent)
+    assert f"token={MASK}" in str(sent)
+    assert leaked(events, TOKEN) == []
+    assert TOKEN in str(raised.value)  # the caller's exception is unchanged
+    # the traceback is kept: it ends where the original was raised
+    assert extract_tb(sent.__traceback__)[-1] == extract_tb(raised.value.__traceback__)[-1]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f" Bearer {TOKEN}"},
+        {"X-Api-Key": f"{TOKEN}\n"},
+        {b"Authorization": f"Bearer {TOKEN}\r\n".encode()},
+    ],
+    ids=["leading-space", "newline", "bytes"],
+)
+def test_invalid_header_sends_an_exception_without_the_value(
+    fake: FakeVidispine, events: list[CapturedEvent], headers: dict[Any, Any]
+) -> None:
+    instrument_http(fake.url)
+
+    with pytest.raises(requests.exceptions.InvalidHeader) as raised:
+        requests.get(f"{fake.url}/user", headers=headers, timeout=5)
+
+    assert names(events) == ["vidispine_pre_get", "vidispine_failed"]
+    sent = events[1].kwargs["exception"]
+    assert isinstance(sent, requests.exceptions.InvalidHeader)
+    assert leaked(events, TOKEN) == []
+    assert TOKEN in str(raised.value)
+
+
+def test_exception_with_its_own_str_is_sent_scrubbed_as_a_subclass(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    class Refused(Exception):
+        def __init__(self, url: str) -> None:
+            super().__init__()
+            self._url = url
+
+        def __str__(self) -> str:
+            return f"refused {self._url}"
+
+    def hook(response: requests.Response, **kwargs: Any) -> None:
+        response.close()  # unread, it would hold its connection
+        raise Refused(response.request.url or "")
+
+    instrument_http(fake.url)
+
+    with pytest.raises(Refused):
+        requests.get(
+            f"{fake.url}/user?token={TOKEN}", auth=fake.auth, hooks={"response": hook}, timeout=5
+        )
+
+    sent = events[1].kwargs["exception"]
+    assert isinstance(sent, Refused)
+    assert str(sent).startswith("refused ")
+    assert leaked(events, TOKEN) == []
+
+
+# -- bodies and headers ----------------------------------------------------------------
+
+
+def form_bodies() -> list[Any]:
+    return [
+        f"userName=bob&password={PASSWORD}&",  # trailing &
+        f"flag&password={PASSWORD}",  # a bare key
+        f"a=1;password={PASSWORD}",  # ; as a separator
+        f"url=http%3A%2F%2Fu%3A{PASSWORD}%40host%2F",  # a URL with a password, encoded
+        {b"password": PASSWORD.encode()},  # bytes keys
+        [(b"password", PASSWORD.encode()), (b"userName", b"bob")],
+        {"password": [PASSWORD, PASSWORD]},
+    ]
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["str", "bytes"])
+@pytest.mark.parametrize("body", form_bodies(), ids=range(len(form_bodies())))
+def test_form_bodies_of_every_shape_are_masked(
+    fake: FakeVidispine, events: list[CapturedEvent], body: Any, as_bytes: bool
+) -> None:
+    if as_bytes and isinstance(body, str):
+        body = body.encode()
+    instrument_http(fake.url)
+
+    requests.post(f"{fake.url}/user", data=body, auth=fake.auth, timeout=5)
+
+    assert len(events) == 2
+    assert leaked(events, PASSWORD) == []
+
+
+def test_form_fields_without_secrets_keep_their_spelling(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+    body = f"a=%7E1&flag&password={PASSWORD}&b=x+y&"
+
+    requests.post(f"{fake.url}/user", data=body, auth=fake.auth, timeout=5)
+
+    assert events[0].kwargs["data"] == f"a=%7E1&flag&password={MASK}&b=x+y&"
+
+
+XML_BODIES = [
+    f"<UserDocument><password><![CDATA[{PASSWORD}]]></password></UserDocument>",
+    f"<UserDocument><password>{PASSWORD[:4]}<!-- -->{PASSWORD[4:]}</password></UserDocument>",
+    f'<UserDocument><user password="{PASSWORD}" name="bob"/></UserDocument>',
+    f"<UserDocument><vs:password xmlns:vs='urn:x'>{PASSWORD}</vs:password></UserDocument>",
+    f"<UserDocument><password><value>{PASSWORD}</value></password></UserDocument>",
+    f"<N><url>http://user:{PASSWORD}@portal/notify?token={PASSWORD}&amp;x=1</url></N>",
+    f"<N><http url='http://portal/notify?token={PASSWORD}'/></N>",
+]
+
+
+@pytest.mark.parametrize("encoding", [None, "utf-8", "utf-16"], ids=["str", "utf-8", "utf-16"])
+@pytest.mark.parametrize("body", XML_BODIES, ids=range(len(XML_BODIES)))
+def test_xml_secrets_in_cdata_comments_attributes_and_urls_are_masked(
+    fake: FakeVidispine, events: list[CapturedEvent], body: str, encoding: str | None
+) -> None:
+    instrument_http(fake.url)
+    data = body if encoding is None else body.encode(encoding)
+
+    requests.post(
+        f"{fake.url}/user",
+        data=data,
+        headers={"Content-Type": "application/xml"},
+        auth=fake.auth,
+        timeout=5,
+    )
+
+    assert len(events) == 2
+    assert leaked(events, PASSWORD) == []
+    sent = events[0].kwargs["data"]
+    assert type(sent) is type(data)
+    text = sent if isinstance(sent, str) else sent.decode(encoding or "utf-8")
+    assert MASK in text
+    assert text.startswith(body[:3])  # masked in place, the rest as written
+
+
+def test_xml_outside_secret_elements_is_kept_as_written(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+    body = (
+        "<?xml version='1.0'?>\n<!-- a user -->"
+        "<UserDocument a='1'><userName>bob &amp; co</userName>"
+        f'<password a="x>y">{PASSWORD}</password><x/></UserDocument>'
+    )
+
+    requests.post(f"{fake.url}/user", data=body, auth=fake.auth, timeout=5)
+
+    assert events[0].kwargs["data"] == body.replace(PASSWORD, MASK)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"password": "' + PASSWORD + '", }', "<UserDocument><password>" + PASSWORD],
+    ids=["json", "xml"],
+)
+def test_unreadable_json_or_xml_naming_a_secret_is_masked_whole(
+    fake: FakeVidispine, events: list[CapturedEvent], body: str
+) -> None:
+    instrument_http(fake.url)
+
+    requests.post(f"{fake.url}/user", data=body, auth=fake.auth, timeout=5)
+
+    assert events[0].kwargs["data"] == MASK
+    assert leaked(events, PASSWORD) == []
+
+
+def test_json_secrets_behind_escapes_are_masked(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+    body = json.dumps({"userName": "bob", "password": PASSWORD}).replace(
+        "password", "\\u0070assword"
+    )
+
+    requests.post(f"{fake.url}/user", data=body.encode("utf-16"), auth=fake.auth, timeout=5)
+
+    assert leaked(events, PASSWORD) == []
+    assert json.loads(events[0].kwargs["data"]) == {"userName": "bob", "password": MASK}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {b"Authorization": f"Bearer {TOKEN}".encode()},
+        {b"X-Api-Key": TOKEN.encode()},
+        {"Referer": f"http://portal/page?token={TOKEN}"},
+    ],
+    ids=["bytes-authorization", "bytes-api-key", "url-value"],
+)
+def test_headers_of_every_shape_are_masked(
+    fake: FakeVidispine, events: list[CapturedEvent], headers: Any
+) -> None:
+    instrument_http(fake.url)
+
+    response = requests.get(f"{fake.url}/user", headers=headers, auth=fake.auth, timeout=5)
+
+    assert response.status_code in (200, 401)
+    assert len(events) == 2
+    assert leaked(events, TOKEN) == []
+
+
+def test_headers_requests_refuses_fail_as_without_instrumentation_and_leak_nothing(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    headers = [("Authorization", f"Bearer {TOKEN}")]  # requests takes a mapping only
+    with pytest.raises(AttributeError) as bare:
+        requests.get(f"{fake.url}/user", headers=headers, timeout=5)  # type: ignore[arg-type]
+    instrument_http(fake.url)
+
+    with pytest.raises(AttributeError) as woven:
+        requests.get(f"{fake.url}/user", headers=headers, timeout=5)  # type: ignore[arg-type]
+
+    assert str(woven.value) == str(bare.value)
+    assert names(events) == ["vidispine_pre_get", "vidispine_failed"]
+    assert leaked(events, TOKEN) == []
+
+
+def test_cookies_and_auth_objects_never_reach_receivers(
+    fake: FakeVidispine, events: list[CapturedEvent]
+) -> None:
+    instrument_http(fake.url)
+
+    requests.get(
+        f"{fake.url}/user",
+        auth=requests.auth.HTTPBasicAuth("admin", PASSWORD),
+        cookies={"session": TOKEN},
+        timeout=5,
+    )
+
+    assert len(events) == 2
+    assert leaked(events, PASSWORD, TOKEN) == []
+
+
+def test_instrument_http_error_never_quotes_a_password() -> None:
+    with pytest.raises(ValueError, match="not a valid URL") as raised:
+        instrument_http(f"http://admin:{PASSWORD}@[::1/API")
+
+    assert PASSWORD not in str(raised.value)
+
+
+def test_receiver_reading_only_method_and_url_leaves_bodies_unparsed(
+    fake: FakeVidispine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventweave.vidispine import _masking
+
+    seen: list[tuple[str, str]] = []
+    parsed: list[str] = []
+    monkeypatch.setattr(_masking, "_mask_xml", lambda text, found: parsed.append(text))
+
+    def audit(sender: Any, method: str, url: str, **kwargs: Any) -> None:
+        seen.append((method, url))
+
+    instrument_http(fake.url)
+    signals.vidispine_post_modify.connect(audit)
+    try:
+        requests.put(
+            f"{fake.url}/item/VX-1/metadata",
+            data="<MetadataDocument><field><name>title</name></field></MetadataDocument>",
+            auth=fake.auth,
+            timeout=5,
+        )
+    finally:
+        signals.vidispine_post_modify.disconnect(audit)
+
+    assert parsed == []  # no secret name in it: not even parsed
+
+
+def test_notification_errors_never_quote_the_password_of_the_api_url(fake: FakeVidispine) -> None:
+    from eventweave.vidispine import register_notification
+    from eventweave.vidispine._notifications import NotificationError
+
+    url = with_userinfo(fake.url, "admin", PASSWORD)
+
+    with pytest.raises(NotificationError) as raised:
+        register_notification(url, "http://127.0.0.1:9/notify", auth=("admin", "wrong"))
+
+    assert raised.value.status == 401
+    assert PASSWORD not in str(raised.value)
+    assert PASSWORD not in raised.value.url
