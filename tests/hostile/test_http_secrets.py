@@ -9,6 +9,7 @@ response and exception stay as they were.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from traceback import extract_tb
 from typing import Any
@@ -426,3 +427,50 @@ def test_notification_errors_never_quote_the_password_of_the_api_url(fake: FakeV
     assert raised.value.status == 401
     assert PASSWORD not in str(raised.value)
     assert PASSWORD not in raised.value.url
+
+
+def test_concurrent_requests_each_reach_receivers_once_masked_and_their_own(
+    fake: FakeVidispine,
+) -> None:
+    threads, requests_per_thread = 6, 15
+    got: list[tuple[str, str, str]] = []
+    lock = threading.Lock()
+
+    def audit(signal: Any, sender: Any, params: Any, **named: Any) -> None:
+        response = named.get("response")
+        url = response.url if response is not None else ""
+        with lock:
+            got.append((params["token"], url, params["tag"]))
+
+    def client(number: int) -> None:
+        with requests.Session() as session:
+            for index in range(requests_per_thread):
+                session.get(
+                    f"{fake.url}/user",
+                    params={"tag": f"{number}-{index}", "token": f"{TOKEN}-{number}"},
+                    auth=("admin", PASSWORD),
+                    timeout=5,
+                )
+
+    instrument_http(fake.url)
+    for signal in (signals.vidispine_pre_get, signals.vidispine_post_get):
+        signal.connect(audit)
+    try:
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert not any(worker.is_alive() for worker in workers)
+    finally:
+        for signal in (signals.vidispine_pre_get, signals.vidispine_post_get):
+            signal.disconnect(audit)
+
+    assert len(got) == 2 * threads * requests_per_thread
+    tags = [tag for _, _, tag in got]
+    assert sorted(set(tags)) == sorted(f"{n}-{i}" for n in range(threads) for i in range(15))
+    assert all(tags.count(tag) == 2 for tag in set(tags))  # one pre and one post each
+    assert {token for token, _, _ in got} == {MASK}
+    posts = [(url, tag) for _, url, tag in got if url]
+    assert len(posts) == threads * requests_per_thread
+    assert all(f"tag={tag}&token={MASK}" in url for url, tag in posts)  # each its own request
