@@ -496,7 +496,6 @@ def _mask_xml(text: str, found: Secrets | None) -> str | None:
         data = text.encode("utf-8")
     except UnicodeEncodeError:
         return None
-    parser = safe_xml_parser(encoding="utf-8", namespaces=False)
     stack: list[_Element] = []
     contents: list[tuple[_Element, int, bytes]] = []  # element, its end tag, what replaces
     tags: list[tuple[int, dict[str, bytes]]] = []  # start tags with attributes to replace
@@ -553,9 +552,9 @@ def _mask_xml(text: str, found: Secrets | None) -> str | None:
         elif stack and not stack[-1].has_child:
             stack[-1].text.append(chunk)
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = character_data
+    parser = safe_xml_parser(
+        start=start, end=end, text=character_data, encoding="utf-8", namespaces=False
+    )
     try:
         parser.Parse(data, True)
     except (expat.ExpatError, ValueError):

@@ -247,9 +247,20 @@ def _refuse_dtd(*_args: object) -> None:
     raise MalformedNotification(msg)
 
 
-def safe_xml_parser(*, encoding: str | None = None, namespaces: bool = True) -> expat.XMLParserType:
-    """An expat parser that refuses any DOCTYPE, and with it entity expansion.
+def safe_xml_parser(
+    *,
+    start: Callable[[str, dict[str, str]], None],
+    end: Callable[[str], None],
+    text: Callable[[str], None],
+    encoding: str | None = None,
+    namespaces: bool = True,
+) -> expat.XMLParserType:
+    """An expat parser calling these handlers, that refuses any DOCTYPE, and with it
+    entity expansion.
 
+    :param start: called with an element's name and attributes.
+    :param end: called with an element's name.
+    :param text: called with character data (CDATA sections included).
     :param encoding: overrides the document's own declaration.
     :param namespaces: report names as ``"namespace-uri local"``; else as written.
     """
@@ -257,15 +268,15 @@ def safe_xml_parser(*, encoding: str | None = None, namespaces: bool = True) -> 
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_dtd
     parser.EntityDeclHandler = _refuse_dtd
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
     return parser
 
 
 def _parse_xml(body: bytes, charset: str | None) -> dict[str, FieldValue]:
     builder = _SimpleMetadataBuilder()
-    parser = safe_xml_parser()
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.text
+    parser = safe_xml_parser(start=builder.start, end=builder.end, text=builder.text)
     # The HTTP charset overrides the XML declaration (RFC 7303); expat parses
     # a str as the text it is, whatever its declaration says.
     document: str | bytes = _decode(body, charset) if charset else body
@@ -895,10 +906,7 @@ def _xml_id(body: bytes) -> str | None:
         if len(stack) == 2 and stack[1] in _ID_KEYS:
             found[stack[1]] = found.get(stack[1], "") + data
 
-    parser = safe_xml_parser()
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = text
+    parser = safe_xml_parser(start=start, end=end, text=text)
     try:
         parser.Parse(body, True)
     except (expat.ExpatError, MalformedNotification):

@@ -19,6 +19,7 @@ import requests
 from django.apps import apps
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
+from vidispine.conftest import serve as serve  # serve(wsgi_app) on loopback: the same fixture
 
 # Each property test fixes its seed (derandomize=True) and its number of
 # examples; none keeps a database of examples between runs.

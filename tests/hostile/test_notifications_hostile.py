@@ -67,32 +67,6 @@ def events() -> Iterator[list[CapturedEvent]]:
         yield got
 
 
-@pytest.fixture
-def serve_receiver() -> Iterator[Callable[[NotificationReceiver], str]]:
-    """``serve_receiver(app)`` serves it on loopback; its URL. Stopped after the test."""
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    running: list[Any] = []
-
-    def start(app: NotificationReceiver) -> str:
-        server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
-        thread.start()
-        running.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}/notify"
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
-
-
 def django_post(body: bytes, content_type: str) -> Any:
     """POST to the Django view with the test client, the body as given.
 
@@ -151,9 +125,9 @@ def test_unknown_or_malformed_charset_gets_415_and_emits_nothing(
 
 @pytest.mark.parametrize("charset", ["punycode", "utf\x008"])
 def test_unknown_charset_over_loopback_http_gets_415(
-    events: list[CapturedEvent], serve_receiver: Callable[[NotificationReceiver], str], charset: str
+    events: list[CapturedEvent], serve: Callable[[NotificationReceiver], str], charset: str
 ) -> None:
-    url = serve_receiver(NotificationReceiver())
+    url = serve(NotificationReceiver())
 
     status = post_raw(url, json_body(("a", "1")), f"application/json; charset={charset}")
 
@@ -270,9 +244,9 @@ def test_signal_whose_send_raises_is_logged_and_acknowledged(
 
 
 def test_fake_vidispine_delivers_hostile_field_names_end_to_end(
-    events: list[CapturedEvent], serve_receiver: Callable[[NotificationReceiver], str]
+    events: list[CapturedEvent], serve: Callable[[NotificationReceiver], str]
 ) -> None:
-    callback = serve_receiver(NotificationReceiver(token="t0k")) + "?token=t0k"
+    callback = serve(NotificationReceiver(token="t0k")) + "?token=t0k"
     with FakeVidispine() as fake:
         register_notification(fake.url, callback, auth=fake.auth)
         fake.simulate_job("TRANSCODE", data={"self": "a", "sender": "b", "not an id": "c"})
@@ -389,9 +363,9 @@ def test_any_body_gets_a_documented_status_from_the_django_view(
 
 
 def test_concurrent_good_and_bad_notifications_are_each_answered_and_counted(
-    serve_receiver: Callable[[NotificationReceiver], str],
+    serve: Callable[[NotificationReceiver], str],
 ) -> None:
-    url = serve_receiver(NotificationReceiver())
+    url = serve(NotificationReceiver())
     requests_per_thread, threads = 15, 6
     cases = [
         (json_body(("jobId", "VX-1"), ("self", "x")), "application/json", 200),
