@@ -1,25 +1,22 @@
-"""Fixtures for the hostile tests: loopback servers, Django, and a search through what
-receivers get for a text that must not be there."""
+"""Fixtures for the hostile tests: Django, a loopback WSGI server, a closed port, and a
+search through what receivers get for a text that must not be there."""
 
 from __future__ import annotations
 
 import os
 import socket
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from http.cookiejar import CookieJar
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import django
 import hypothesis
-import pytest
 import requests
 from django.apps import apps
 from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 from vidispine.conftest import serve as serve  # serve(wsgi_app) on loopback: the same fixture
+from vidispine.test_http import stub as stub  # a loopback HTTP server with set replies
 
 # Each property test fixes its seed (derandomize=True) and its number of
 # examples; none keeps a database of examples between runs.
@@ -102,70 +99,3 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-@dataclass
-class Answer:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"{}"
-
-
-@dataclass
-class LoopbackServer:
-    """A loopback HTTP server answering each path with ``answer(path_and_query)``."""
-
-    answer: Callable[[str], Answer]
-    requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                server.requests.append((self.command, self.path, dict(self.headers), body))
-                answer = server.answer(self.path)
-                self.send_response(answer.status)
-                for name, value in {"Content-Type": "application/json", **answer.headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}
-        )
-        self._thread.start()
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/API"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        assert not self._thread.is_alive()
-
-
-@pytest.fixture
-def loopback() -> Iterator[Callable[[Callable[[str], Answer]], LoopbackServer]]:
-    """``loopback(answer)`` starts a LoopbackServer, closed after the test."""
-    started: list[LoopbackServer] = []
-
-    def start(answer: Callable[[str], Answer]) -> LoopbackServer:
-        server = LoopbackServer(answer)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.close()

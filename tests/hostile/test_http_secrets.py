@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from traceback import extract_tb
 from typing import Any
 
 import pytest
 import requests
 from vidispine.conftest import OPERATION_SIGNALS, names
+from vidispine.test_http import Reply, StubServer
 
 from eventweave import MASK
 from eventweave.testing import CapturedEvent, capture
 from eventweave.vidispine import instrument_http, signals
 from eventweave.vidispine.fake import FakeVidispine
 
-from .conftest import Answer, LoopbackServer, closed_port, reachable_text
+from .conftest import closed_port, reachable_text
 
 PASSWORD = "pw-S3CRET-1"
 TOKEN = "tk-S3CRET-2"
@@ -89,19 +90,15 @@ def test_error_response_url_keeps_no_password(
 
 
 def test_redirects_keep_no_secret_in_urls_headers_or_requests(
-    loopback: Callable[[Callable[[str], Answer]], LoopbackServer], events: list[CapturedEvent]
+    stub: StubServer, events: list[CapturedEvent]
 ) -> None:
-    def answer(path: str) -> Answer:
-        if path.startswith("/API/item/VX-1"):
-            location = f"/API/item/VX-2?token={TOKEN}"
-            return Answer(302, {"Location": location, "Set-Cookie": f"s={PASSWORD}"}, b"")
-        return Answer(200, {}, b'{"id": "VX-2"}')
-
-    server = loopback(answer)
-    instrument_http(server.api)
+    location = f"/API/item/VX-2?token={TOKEN}"
+    redirect = Reply(302, b"", headers={"Location": location, "Set-Cookie": f"s={PASSWORD}"})
+    stub.replies["/API/item/VX-1"] = redirect
+    instrument_http(stub.api)
 
     response = requests.get(
-        f"{server.api}/item/VX-1?token={TOKEN}", auth=("admin", PASSWORD), timeout=5
+        f"{stub.api}/item/VX-1?token={TOKEN}", auth=("admin", PASSWORD), timeout=5
     )
 
     assert response.status_code == 200
