@@ -82,7 +82,7 @@ def secret_name(name: object) -> bool:
     if not isinstance(name, str):
         return False
     if len(name) > _CACHED_NAME:
-        return bool(is_secret.__wrapped__(name, SECRET_NAMES))
+        return bool(getattr(is_secret, "__wrapped__", is_secret)(name, SECRET_NAMES))
     return is_secret(name, SECRET_NAMES)
 
 
@@ -204,21 +204,35 @@ def _mask_field(
 
 
 def _mask_param_value(value: str, found: Secrets | None, decode: Callable[[str], str]) -> str:
-    """The value of a parameter whose name is no secret: a URL in it, or more
-    parameters after a ``;`` (``1;token=x``, as some servers split), masked."""
+    """The value of a parameter whose name is no secret, masked: a URL in it, and
+    more parameters after a ``#`` (a fragment that was not encoded) or a ``;``
+    (``1;token=x``, as some servers split). A value may be read more than one of
+    these ways; it is masked for each."""
+    text, encoded = value, False
     if "://" in value or "%3a" in value.lower():
         decoded = decode(value)
         if _url_like(decoded):
-            masked = mask_url(decoded, found)  # its query holds what follows a ";"
-            if masked is decoded:
-                return value
-            return masked if decoded == value else quote(masked, safe=":/?=&@;#")
-    head, semicolon, rest = value.partition(";")
+            text, encoded = mask_url(decoded, found), decoded != value
+    masked = _mask_separated(text, found, _same if encoded else decode)
+    if masked == value:
+        return value
+    return quote(masked, safe=":/?=&@;#*") if encoded else masked
+
+
+def _mask_separated(text: str, found: Secrets | None, decode: Callable[[str], str]) -> str:
+    """``text`` with the parameters after a ``#`` or a ``;`` masked."""
+    head, hash_, fragment = text.partition("#")
+    if hash_:
+        masked_head = _mask_separated(head, found, decode)
+        masked_fragment = _mask_form(fragment, found)
+        if masked_head is head and masked_fragment is fragment:
+            return text
+        return f"{masked_head}#{masked_fragment}"
+    head, semicolon, rest = text.partition(";")
     if semicolon:
         masked_rest = _mask_field(rest, found, decode)
-        if masked_rest is not rest:
-            return f"{head};{masked_rest}"
-    return value
+        return text if masked_rest is rest else f"{head};{masked_rest}"
+    return text
 
 
 def mask_param(name: str, value: str) -> str:
