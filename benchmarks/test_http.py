@@ -31,7 +31,7 @@ from eventweave import MASK
 from eventweave.vidispine import instrument_http, signals
 
 API = "http://vidispine.bench/API"
-ROUNDS = 5  # interleaved bare / instrumented pairs
+ROUNDS = 21  # interleaved bare / instrumented pairs
 CALLS = 200  # requests per timing; each timing is the best of REPEAT
 REPEAT = 3
 LIMIT_US = 20.0

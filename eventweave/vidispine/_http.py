@@ -328,10 +328,9 @@ class _Base:
     def _roots(self) -> tuple[str, ...]:
         """``scheme://host[:port]`` spellings of the root, lower case, then its path."""
         authority = f"{self.scheme}://{self.host}"
-        spellings = [f"{authority}:{self.port}"]
         if _DEFAULT_PORTS[self.scheme] == self.port:
-            spellings.append(authority)
-        return tuple(spellings)
+            return (authority, f"{authority}:{self.port}")  # the usual spelling first
+        return (f"{authority}:{self.port}",)
 
     def relative(self, url: str) -> str | None:
         """The path of ``url`` below this API root, or None if it is elsewhere."""

@@ -756,19 +756,20 @@ class ResponseView(requests.Response):
 
     # Not requests.Response.__init__: a view shares the response's state.
     def __init__(self, response: requests.Response, secrets: Callable[[], Secrets]) -> None:
-        state = self.__dict__
         content = response.__dict__.get("_content", False)
-        state["_content"] = content if isinstance(content, bytes) else None
-        state["_content_consumed"] = True
-        state["status_code"] = response.status_code
-        state["encoding"] = response.encoding
-        state["reason"] = response.reason
-        state["elapsed"] = response.elapsed
-        state["raw"] = None
-        state["connection"] = None
-        # Closures, not attributes: nothing reachable from the view is unmasked.
-        state["_view_of"] = lambda name: getattr(response, name, None)
-        state["_view_secrets"] = secrets
+        self.__dict__.update(
+            _content=content if isinstance(content, bytes) else None,
+            _content_consumed=True,
+            status_code=response.status_code,
+            encoding=response.encoding,
+            reason=response.reason,
+            elapsed=response.elapsed,
+            raw=None,
+            connection=None,
+            # Closures, not attributes: nothing reachable from the view is unmasked.
+            _view_of=lambda name: getattr(response, name, None),
+            _view_secrets=secrets,
+        )
 
     def _secrets(self) -> Secrets:
         secrets: Secrets = self.__dict__["_view_secrets"]()
