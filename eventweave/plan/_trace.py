@@ -54,9 +54,9 @@ def _cut(text: str) -> str:
 
 
 def _masked_text(text: str) -> str:
-    from ..vidispine._http import _mask_text  # parses URLs, forms, JSON: masks what is secret
+    from ..vidispine._masking import mask_text  # parses URLs, forms, JSON, XML: masks secrets
 
-    masked = _mask_text(text)
+    masked = mask_text(text)
     return masked if isinstance(masked, str) else text
 
 
