@@ -79,18 +79,34 @@ _INSTEAD = "_event_action"  # the attribute nefertari.events.trigger_instead set
 _muted: contextvars.ContextVar[bool] = contextvars.ContextVar("eventweave_muted", default=False)
 
 
-class _Muting:
-    """How many ``muted()`` blocks are open in any thread or task: while none
-    is, woven code skips the context-variable lookup."""
+class _Runtime:
+    """What woven code checks per call beyond its gate, in one attribute.
 
-    __slots__ = ("blocks",)
+    ``rare`` is true while a ``muted()`` block is open in any thread or task,
+    or once any class was marked silent: only then does woven code call
+    :meth:`skip` to ask whether this call is muted or its sender silent.
+    """
+
+    __slots__ = ("blocks", "rare")
 
     def __init__(self) -> None:
-        self.blocks = 0
+        self.blocks = 0  # muted() blocks open, in every thread and task
+        self.rare = False
+
+    def changed(self) -> None:
+        # caller holds _runtime_lock (or marks a class silent, which only adds)
+        self.rare = bool(self.blocks or _silenced_classes)
+
+    @staticmethod
+    def skip(sender: Any) -> bool:
+        """Whether a call from ``sender`` emits nothing: muted here, or a silent class."""
+        if _muted.get():
+            return True
+        return bool(_silenced_classes) and bool(getattr(sender, _SILENT, False))
 
 
-_muting = _Muting()
-_muting_lock = threading.Lock()
+_runtime = _Runtime()
+_runtime_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -99,15 +115,17 @@ def muted() -> Iterator[None]:
 
     Also usable as a decorator. Calls still run; only their events are dropped.
     """
-    with _muting_lock:
-        _muting.blocks += 1
+    with _runtime_lock:
+        _runtime.blocks += 1
+        _runtime.changed()
     token = _muted.set(True)
     try:
         yield
     finally:
         _muted.reset(token)
-        with _muting_lock:
-            _muting.blocks -= 1
+        with _runtime_lock:
+            _runtime.blocks -= 1
+            _runtime.changed()
 
 
 def is_muted() -> bool:
@@ -152,6 +170,8 @@ def _set_marker(obj: Any, name: str, value: Any) -> None:
         journal.changes.append((host, name, *_raw_marker(host, name)))
     if isinstance(host, type) and name == _SILENT and value and host not in _silenced_classes:
         _silenced_classes.append(host)
+        with _runtime_lock:
+            _runtime.changed()
     if value is None:
         entry = _foreign_marks.get(id(host))
         if entry is not None:
@@ -665,13 +685,14 @@ class _EmitHook(Hook):
         secret = spec.secret_params
         positional = spec.positional
         advice = self.advice
+        # Names used on every call are bound to locals; the rest are reached
+        # through an attribute of a constant only when needed (``_ew_rt.skip``,
+        # ``_ew_errs.send``), so they cost nothing per call.
         constants: dict[str, Any] = {
-            "_ew_muting": _muting,
-            "_ew_muted": _muted.get,
-            "_ew_classes": _silenced_classes,
+            "_ew_rt": _runtime,
             "_ew_pre": pre,
             "_ew_post": post,
-            "_ew_err": err,
+            "_ew_errs": types.SimpleNamespace(send=err),
             "_ew_presig": advice.pre,
             "_ew_postsig": advice.post,
             "_ew_MASK": MASK,
@@ -722,21 +743,24 @@ class _EmitHook(Hook):
             if not isinstance(signal, Signal) or advice.robust:
                 return [f"{send}(_ew_snd, {arguments})"]
             return [
-                f"_ew_f = {sig}._generation.flat",
-                "if _ew_f is None:",
-                f"    {send}(_ew_snd, {arguments})",
+                f"_ew_f = {sig}._generation.held",
+                "if _ew_f is not None:",
+                "    for _ew_c in _ew_f:",
+                f"        _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
                 "else:",
-                "    for _ew_g in _ew_f:",
-                "        _ew_c = _ew_g()",
-                "        if _ew_c is not None:",
-                f"            _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
+                f"    _ew_f = {sig}._generation.flat",
+                "    if _ew_f is None:",
+                f"        {sig}.send(_ew_snd, {arguments})",
+                "    else:",
+                "        for _ew_g in _ew_f:",
+                "            _ew_c = _ew_g()",
+                "            if _ew_c is not None:",
+                f"                _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
             ]
 
         lines = [
-            "if _ew_muting.blocks and _ew_muted():",
-            f"    return {call}",
             f"_ew_snd = {sender}",
-            f"if _ew_classes and _ew_getattr(_ew_snd, {_SILENT!r}, False):",
+            "if _ew_rt.rare and _ew_rt.skip(_ew_snd):",
             f"    return {call}",
             f"_ew_a = {args}",
             f"_ew_k = {kwargs}",
@@ -748,7 +772,7 @@ class _EmitHook(Hook):
                 "try:",
                 f"    _ew_r = {call}",
                 "except _ew_Exception as _ew_x:",
-                f"    _ew_err(_ew_snd, instance={instance}, {common}, exception=_ew_x)",
+                f"    _ew_errs.send(_ew_snd, instance={instance}, {common}, exception=_ew_x)",
                 "    raise",
             ]
         else:
@@ -866,7 +890,7 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
         return found
 
     muted_get = _muted.get
-    muting = _muting
+    runtime = _runtime
     marks = getattr(function, "__dict__", None)
     if marks is None:
         marks = {}
@@ -897,7 +921,7 @@ def _build_emit(advice: Emit, site: Site) -> types.SimpleNamespace:
     def before(
         self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
-        if muting.blocks and muted_get():
+        if runtime.blocks and muted_get():
             return None
         pre, post, err = own
         if marks or _foreign_marks:

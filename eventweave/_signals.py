@@ -154,13 +154,17 @@ class _Generation:
     module docstring). ``default`` is None until then.
     """
 
-    __slots__ = ("default", "flat", "plans")
+    __slots__ = ("default", "flat", "held", "plans")
 
     def __init__(self) -> None:
         self.default: _Plan | None = None
         # Getters of every receiver, when all are sync and hear every sender
         # and each getter returns the receiver itself; else None.
         self.flat: tuple[Callable[[], Any], ...] | None = None
+        # The receivers themselves, when ``flat`` would do and each of them is
+        # held alive anyway: connected with weak=False, or a function its
+        # module holds (see ``_held_anyway``). No reference to follow per call.
+        self.held: tuple[Callable[..., Any], ...] | None = None
         # Plans of senders that have receivers of their own (None until
         # built); None when no receiver is connected for a particular sender.
         self.plans: dict[Hashable, _Plan | None] | None = None
@@ -172,6 +176,7 @@ def _filled(entries: Iterable[_Receiver]) -> _Generation:
     async_: list[_Slot] = []
     specific: list[Hashable] = []
     direct = True
+    anyway: list[bool] = []
     for entry in entries:
         if not entry.alive():
             continue
@@ -180,11 +185,36 @@ def _filled(entries: Iterable[_Receiver]) -> _Generation:
             continue
         (async_ if entry[2] else sync).append((entry.get, entry.get_func))
         direct = direct and entry.direct
+        if not entry[2]:
+            # entry[1] is the receiver itself when connected with weak=False
+            anyway.append(entry[1] is entry.get() or _held_anyway(entry.get()))
     generation.plans = dict.fromkeys(specific) if specific else None
     if direct and not async_ and not specific:
         generation.flat = tuple(get for get, _ in sync)
+        if all(anyway):
+            held = tuple(get() for get in generation.flat)
+            if None not in held:  # none died meanwhile
+                generation.held = held
     generation.default = (tuple(sync), tuple(async_))
     return generation
+
+
+def _held_anyway(receiver: Any) -> bool:
+    """Whether something outside the signal keeps ``receiver`` alive while it is connected.
+
+    A function defined at the top of a module and still held by it under its
+    name: a weak reference to it could only die if the module's attribute
+    were deleted or rebound, which a generation outlives only until the
+    signal's next connect or disconnect. (A receiver connected with
+    ``weak=False`` is held by its entry.)
+    """
+    if type(receiver) is not FunctionType:
+        return False
+    name = receiver.__name__
+    if receiver.__qualname__ != name:
+        return False  # a method, a nested or a local function
+    module = sys.modules.get(receiver.__module__)
+    return module is not None and getattr(module, name, None) is receiver
 
 
 _EMPTY = _filled(())
@@ -518,6 +548,7 @@ class Signal:
         filled = _filled(self._snapshot())
         generation.plans = filled.plans
         generation.flat = filled.flat
+        generation.held = filled.held
         generation.default = filled.default  # last: marks the generation as filled
         return generation
 
@@ -594,11 +625,22 @@ class Signal:
         """
         if not self._entries:
             return []
-        flat = self._generation.flat
-        if flat is not None:
+        generation = self._generation
+        held = generation.held
+        if held is not None:
             if "signal" in named:
                 raise _signal_argument("send")
             # One keyword dict for every receiver, instead of one merge per call.
+            named["signal"] = self
+            named["sender"] = sender
+            responses = []
+            for receiver in held:
+                responses.append((receiver, receiver(**named)))
+            return responses
+        flat = generation.flat
+        if flat is not None:
+            if "signal" in named:
+                raise _signal_argument("send")
             named["signal"] = self
             named["sender"] = sender
             responses = []

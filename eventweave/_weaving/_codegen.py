@@ -444,9 +444,10 @@ def _only_read(name: str, text: str) -> bool:
     """Whether every use of ``name`` in ``text`` reads an attribute of it or passes it on."""
     for use in re.finditer(rf"(?<![\w.]){name}\b", text):
         after = text[use.end() : use.end() + 1]
-        before = text[: use.start()].rstrip()[-1:]
-        if after != "." and not (before == "=" and after in ",)"):
-            return False
+        before = text[: use.start()].rstrip()
+        if after == "." or (before[-1:] == "=" and after in ",)") or before.endswith("except"):
+            continue
+        return False
     return True
 
 
