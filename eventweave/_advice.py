@@ -551,7 +551,11 @@ class Emit(Advice):
         return isinstance(other, Emit) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        # An advice is not changed once made; weaving hashes it twice per target.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash(self._key())
+        return cached
 
     def __repr__(self) -> str:
         parts = [

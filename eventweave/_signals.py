@@ -562,12 +562,11 @@ class Signal:
         token = next(_tokens)
         with self.lock:
             self._watchers[token] = callback
+        return functools.partial(self._unwatch, token)
 
-        def unwatch() -> None:
-            with self.lock:
-                self._watchers.pop(token, None)
-
-        return unwatch
+    def _unwatch(self, token: int) -> None:
+        with self.lock:
+            self._watchers.pop(token, None)
 
     # -- pruning ------------------------------------------------------------
 

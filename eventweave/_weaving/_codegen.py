@@ -41,7 +41,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._signals import Signal
 from ._hooks import Hook
@@ -51,6 +51,7 @@ __all__ = [
     "DISABLE_ENV",
     "INPLACE_ENV",
     "Inline",
+    "Recipe",
     "Shape",
     "Switch",
     "can_generate",
@@ -147,7 +148,8 @@ def can_generate(function: Any) -> bool:
     code = code_of(function)
     if code.co_flags & _CO_ITERABLE_COROUTINE:  # @types.coroutine generators
         return False
-    return not any(name.startswith("_ew_") for name in code.co_varnames + code.co_freevars)
+    # No name of ours among its own: "\0" never appears in an identifier.
+    return "\0_ew_" not in "\0" + "\0".join(code.co_varnames + code.co_freevars)
 
 
 def compose(
@@ -580,16 +582,27 @@ def build(
 
 
 def passthrough(
-    function: types.FunctionType, original: Any, *, target: str, shape: Shape, kind: str
+    function: types.FunctionType,
+    original: Any,
+    *,
+    target: str,
+    shape: Shape,
+    kind: str,
+    role: str = "wrapper",
+    freevars: tuple[str, ...] = (),
 ) -> Form:
-    """The idle form of a wrapper: call ``original`` with the arguments as they came."""
+    """A form that calls ``original`` with the arguments as they came.
+
+    A wrapper's idle form; and, in the listening role, what a switch installs
+    until its listening form is first needed (``original`` then builds it).
+    """
     parts = _parts(shape, False, False)
     return build(
         function,
         target=target,
-        role="wrapper",
+        role=role,
         shape=shape,
-        freevars=(),
+        freevars=freevars,
         kind=kind,
         body=_returning(parts.call, kind),
         constants={"_ew_original": original, **BUILTINS, "_ew_GeneratorExit": GeneratorExit},
@@ -712,13 +725,28 @@ empty to non-empty or back; such objects are watched, the others polled."""
 # id(function) -> (a weak reference to it, its idle code), while a switch
 # follows its gate: what code_of() gives. Keyed by id, not a WeakKeyDictionary:
 # code_of() runs several times per weaving and must not allocate.
-_idle_code: dict[int, tuple[weakref.ref[Any], types.CodeType]] = {}
+_idle_code: dict[int, tuple[_IdleRef, types.CodeType]] = {}
 
 
-def _forget_idle(key: int, ref: weakref.ref[Any]) -> None:
-    entry = _idle_code.get(key)
+class _IdleRef(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a switched function that drops its ``_idle_code`` entry with it."""
+
+    __slots__ = ("key",)
+    key: int
+
+    def __new__(cls, function: Any, key: int) -> _IdleRef:
+        ref = super().__new__(cls, function, _forget_idle)
+        ref.key = key
+        return ref
+
+    def __init__(self, function: Any, key: int) -> None:  # weakref.ref's would take the key
+        pass
+
+
+def _forget_idle(ref: _IdleRef) -> None:
+    entry = _idle_code.get(ref.key)
     if entry is not None and entry[0] is ref:
-        del _idle_code[key]
+        del _idle_code[ref.key]
 
 
 def switched(function: Any) -> bool:
@@ -749,48 +777,128 @@ _switch_lock = threading.RLock()
 def polled(gate: tuple[Any, ...] | None) -> tuple[Any, ...]:
     """The gate objects a listening form tests on every call: all of them, if any cannot
     announce when it gains or loses receivers; else none (its switch follows them)."""
-    if gate and any(not callable(getattr(o, WATCH, None)) for o in gate):
+    if gate and any(type(o) is not Signal and not callable(getattr(o, WATCH, None)) for o in gate):
         return gate
     return ()
+
+
+class Recipe(NamedTuple):
+    """What a switch builds its listening form from (see :func:`forms_for`), on first need."""
+
+    original: Callable[[], Any]  # gives what the form calls (made lazily: a copy)
+    target: str
+    has_self: bool
+    hooks: Sequence[Hook]
+    bind: Callable[..., dict[str, Any]] | None = None
+    weak: bool = False
 
 
 class Switch:
     """Keeps a function's ``__code__`` in the form its gate calls for.
 
+    A switch is what the gate objects call when they gain their first
+    receiver or lose their last (it is the watcher itself).
+
     :param function: the function whose code is switched.
     :param idle: the code while nobody listens.
-    :param listening: builds the listening form on first need.
     :param gate: the objects whose ``receivers`` say whether anyone
         listens, or None when the hooks must always run.
+    :param recipe: what the listening form is built from, on first need.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_finalizer",
+        "_pending",
+        "_unwatch",
+        "active",
+        "always",
+        "form",
+        "function",
+        "idle",
+        "owned",
+        "polled",
+        "recipe",
+        "watched",
+    )
 
     def __init__(
         self,
         function: types.FunctionType,
         idle: types.CodeType,
-        listening: Callable[[], Form],
         gate: tuple[Any, ...] | None,
+        recipe: Recipe,
         *,
         owned: bool = False,
     ) -> None:
         self.function = function
         self.owned = owned  # by the function itself (@emits): may go without detach()
         self.idle = idle
-        self._make = listening
+        self.recipe = recipe
         self.form: Form | None = None
-        self.watched = tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
+        self.watched = (
+            gate
+            if gate and all(type(o) is Signal for o in gate)
+            else tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
+        )
         # Always in the listening form: the hooks must always run, or the form
         # polls objects that cannot tell when they change (then it polls every
         # gate object: one that can tell is no use to a form always installed).
         self.polled = polled(gate)
         self.always = gate is None or bool(self.polled)
         self.active = False
-        self._unwatch: list[Callable[[], None]] = []
+        self._pending: Form | None = None  # the pass-through awaiting the first call
+        self._unwatch: tuple[Callable[[], object], ...] = ()
         self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def _ready(self) -> Form:
+        # caller holds _switch_lock. Compiling a listening form is most of
+        # what weaving costs while someone listens: a switch not owned by its
+        # function first installs a pass-through that builds the real form on
+        # the target's first call, so weaving thousands of targets that are
+        # rarely called stays cheap.
+        if self.form is not None or self.owned:
+            return self.listening_form()
+        if self._pending is None:
+            function = self.function
+            self._pending = passthrough(
+                function,
+                self._first_call,
+                target=self.recipe.target,
+                shape=shape_of(function),
+                kind=kind_of(function),
+                role="first call",
+                freevars=code_of(function).co_freevars,
+            )
+            self._pending.register()
+        return self._pending
+
+    def _first_call(self, /, *args: Any, **kwargs: Any) -> Any:
+        """The target's first call while someone listens: build its form, then make the call."""
+        with _switch_lock:
+            live = self.active
+            pending = self._pending
+            if live and pending is not None and self.function.__code__ is pending.code:
+                self.function.__code__ = self.listening_form().code
+        if live:
+            return self.function(*args, **kwargs)
+        # Replaced meanwhile (a weaving added or removed): call the original
+        # rather than the function, whose code may still be this pass-through.
+        return self.recipe.original()(*args, **kwargs)
 
     def listening_form(self) -> Form:
         if self.form is None:
-            self.form = self._make()
+            recipe = self.recipe
+            self.form = forms_for(
+                self.function,
+                recipe.original(),
+                target=recipe.target,
+                has_self=recipe.has_self,
+                hooks=recipe.hooks,
+                polled=self.polled,
+                bind=recipe.bind,
+                weak=recipe.weak,
+            )
             self.form.register()
         return self.form
 
@@ -798,25 +906,29 @@ class Switch:
         """Start following the gate, and install the form it calls for now."""
         self.active = True
         key = id(self.function)
-        _idle_code[key] = (
-            weakref.ref(self.function, lambda ref: _forget_idle(key, ref)),
-            self.idle,
-        )
+        known = _idle_code.get(key)
+        if known is None or known[0]() is not self.function:
+            _idle_code[key] = (_IdleRef(self.function, key), self.idle)
         if self.always:
             self.update()
             return
-        # The gate objects hold the switch weakly: a function decorated with
-        # @emits (which owns its switch) can be collected like any function.
-        ref = weakref.ref(self)
-
-        def update() -> None:
-            switch = ref()
-            if switch is not None:
-                switch.update()
-
-        self._unwatch = [getattr(obj, WATCH)(update) for obj in self.watched]
         if self.owned:
+            # The gate objects hold the switch weakly: a function decorated
+            # with @emits (which owns its switch) can be collected like any.
+            ref = weakref.ref(self)
+
+            def update() -> None:
+                switch = ref()
+                if switch is not None:
+                    switch.update()
+
+            self._unwatch = tuple(getattr(obj, WATCH)(update) for obj in self.watched)
             self._finalizer = weakref.finalize(self, _unwatch_all, self._unwatch)
+        else:
+            self._unwatch = tuple(getattr(obj, WATCH)(self) for obj in self.watched)
+        self.update()
+
+    def __call__(self) -> None:
         self.update()
 
     def update(self) -> None:
@@ -827,7 +939,7 @@ class Switch:
             if not self.active:
                 return
             if self.always or any(listening(obj) for obj in self.watched):
-                code = self.listening_form().code
+                code = self._ready().code
             else:
                 code = self.idle
             if self.function.__code__ is not code:
@@ -841,7 +953,7 @@ class Switch:
         for good, so that a reference taken earlier never emits again).
         """
         _unwatch_all(self._unwatch)
-        self._unwatch = []
+        self._unwatch = ()
         if self._finalizer is not None:
             self._finalizer.detach()
         with _switch_lock:
@@ -852,9 +964,12 @@ class Switch:
                     self.function.__code__ = final
         if self.form is not None:
             self.form.unregister()
+        if self._pending is not None:
+            self._pending.unregister()
+            self._pending = None
 
 
-def _unwatch_all(unwatch: list[Callable[[], None]]) -> None:
+def _unwatch_all(unwatch: Sequence[Callable[[], object]]) -> None:
     for each in unwatch:
         each()
 

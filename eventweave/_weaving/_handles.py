@@ -43,7 +43,8 @@ import logging
 import os
 import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 import wrapt
@@ -126,7 +127,7 @@ class Weaving:
         self._location: tuple[int, str] | None = None
         self._slot: _Slot | None = None
         self._hook: Hook | None = None
-        self._parts: list[Weaving] = []
+        self._parts: Sequence[Weaving] = ()  # a list only for a class woven whole
 
     @property
     def parts(self) -> list[Weaving]:
@@ -162,7 +163,7 @@ class Weaving:
             hook = slot.remove(self)
             if hook is not None:
                 closing.append(hook)
-        parts, self._parts = self._parts, []
+        parts, self._parts = self._parts, ()
         for part in reversed(parts):
             closing += part._detach()
         return closing
@@ -254,7 +255,7 @@ class _Slot:
         self.idle_form: _codegen.Form | None = None  # a wrapper's pass-through
         self.pristine: Any = None  # what the listening form calls
         self.bind: Callable[..., dict[str, Any]] | None = None
-        self.heir_keys: list[tuple[int, str]] = []
+        self.heir_keys: tuple[tuple[int, str], ...] = ()  # only an inherited attribute has some
         # Inherited from a woven class: what lies under that class's weaving.
         self.site = self._describe_site(target, self.underlying())
 
@@ -377,24 +378,15 @@ class _Slot:
             self._build_general(hooks, gate)
             return
         function = self._function()
-        has_self = site.kind in ("method", "classmethod")
-        target = site.target
-        bind = self.bind
-        pristine = self.pristine_function
-
-        def listening() -> _codegen.Form:
-            return _codegen.forms_for(
-                function,
-                pristine(),
-                target=target,
-                has_self=has_self,
-                hooks=hooks,
-                polled=_codegen.polled(gate),
-                bind=bind,
-            )
-
+        recipe = _codegen.Recipe(
+            self.pristine_function,
+            site.target,
+            site.kind in ("method", "classmethod"),
+            hooks,
+            self.bind,
+        )
         assert self.idle is not None
-        switch = _codegen.Switch(function, self.idle, listening, gate)
+        switch = _codegen.Switch(function, self.idle, gate, recipe)
         old, self.switch = self.switch, switch
         if old is not None:
             old.detach()
@@ -491,17 +483,16 @@ class _Slot:
                 heirs.discard(self)
                 if not heirs:
                     del _heirs[key]
-        self.heir_keys = []
+        self.heir_keys = ()
 
     def register(self) -> None:
         # caller holds _lock: a new slot joins the indexes
         _slots[self.key] = self
         _by_function.setdefault(id(self.site.function), set()).add(self)
         if self.defined is MISSING:
-            for cls in self._classes():
-                key = (id(cls), self.attribute)
+            self.heir_keys = tuple((id(cls), self.attribute) for cls in self._classes())
+            for key in self.heir_keys:
                 _heirs.setdefault(key, set()).add(self)
-                self.heir_keys.append(key)
 
     def add(self, weaving: Weaving, hook: Hook) -> None:
         # caller holds _lock
@@ -619,6 +610,8 @@ def parameters_of(kind: str, function: Any) -> tuple[str, ...]:
 def is_async(function: Any) -> bool:
     """Whether calling ``function`` returns a coroutine (an ``async def``, or an
     object whose ``__call__`` is one)."""
+    if type(function) is types.FunctionType and "_is_coroutine_marker" not in function.__dict__:
+        return bool(_codegen.code_of(function).co_flags & inspect.CO_COROUTINE)
     if inspect.iscoroutinefunction(function):
         return True
     if not callable(function) or isinstance(
@@ -629,11 +622,14 @@ def is_async(function: Any) -> bool:
 
 
 def _union_gate(hooks: list[Hook]) -> tuple[Any, ...] | None:
+    if len(hooks) == 1:
+        return hooks[0].gate
     gate: list[Any] = []
     for hook in hooks:
-        if hook.gate is None:
+        own = hook.gate
+        if own is None:
             return None
-        gate.extend(g for g in hook.gate if all(g is not seen for seen in gate))
+        gate.extend(g for g in own if all(g is not seen for seen in gate))
     return tuple(gate)
 
 
@@ -780,21 +776,9 @@ def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Ca
         bind = _binder(
             Site(target, None, function.__name__, kind, function, (), is_async(function))
         )
-
-        def listening() -> _codegen.Form:
-            return _codegen.forms_for(
-                function,
-                pristine,
-                target=target,
-                has_self=has_self,
-                hooks=[hook],
-                polled=_codegen.polled(hook.gate),
-                bind=bind,
-                weak=True,
-            )
-
+        recipe = _codegen.Recipe(repeat(pristine).__next__, target, has_self, [hook], bind, True)
         idle = function.__code__
-        switch = _codegen.Switch(function, idle, listening, hook.gate, owned=True)
+        switch = _codegen.Switch(function, idle, hook.gate, recipe, owned=True)
         switch.attach()
         # The function owns its switch (the gate's signals only hold it
         # weakly): both go when the function does.
@@ -818,12 +802,12 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
     """Weave ``weaving`` onto ``(owner, attribute)``; called without the lock held."""
     expand = getattr(weaving.advice, "expand", None)
     if expand is not None and not weaving._internal:
-        found = resolve(weaving.target, owner, attribute)
-        if not isinstance(found.value, type):
-            kind = type(found.value).__qualname__
+        cls = resolve(weaving.target, owner, attribute).value
+        if not isinstance(cls, type):
+            kind = type(cls).__qualname__
             raise WeaveError(weaving.target, f"it is a {kind}; {weaving.advice!r} weaves classes")
         weaving._pair = (owner, attribute)
-        _apply_parts(weaving, found.value, expand)
+        _apply_parts(weaving, cls, expand)
         return
     key = (id(owner), attribute)
     for _attempt in range(8):
@@ -831,8 +815,9 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
             if weaving._state != _PENDING:
                 return
             slot = _slots.get(key)
-            found = resolve(weaving.target, owner, attribute)
+            found: Resolved | None = None
             if slot is None:
+                found = resolve(weaving.target, owner, attribute)
                 slot = _Slot(owner, attribute, found, weaving.target)
             site = slot.site
         # Outside the lock: binding runs the advice's code, which may import
@@ -850,10 +835,7 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
                     target_slot = None
                 elif current is not None and current.site.function is site.function:
                     target_slot = current  # stack on it (bind() may have made it)
-                elif (
-                    current is None
-                    and resolve(weaving.target, owner, attribute).value is found.value
-                ):
+                elif current is None and found is not None and _unchanged(found, owner, attribute):
                     target_slot = slot
                     slot.register()
                 else:
@@ -869,6 +851,17 @@ def _apply(weaving: Weaving, owner: Any, attribute: str) -> None:
         if weaving._state != _PENDING:
             return
     raise WeaveError(weaving.target, "the attribute keeps changing while it is being woven")
+
+
+def _unchanged(found: Resolved, owner: Any, attribute: str) -> bool:
+    """Whether ``(owner, attribute)`` still resolves to what ``found`` says, in O(1)."""
+    own = _own_value(owner, attribute)
+    if found.defined is not MISSING:
+        return own is found.defined
+    if own is not MISSING:
+        return False  # defined on the owner itself meanwhile
+    definer = found.definer
+    return definer is None or vars(definer).get(attribute, MISSING) is found.value
 
 
 def _retry(weaving: Weaving, owner: Any, attribute: str) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 __all__ = ["Advice", "Hook", "Later", "Site"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Site:
     """What a hook knows about the callable it is bound to.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dis
 import inspect
 import linecache
@@ -101,10 +102,19 @@ def woven_form(owner: Any, attribute: str) -> types.CodeType:
     return getattr(vars(owner)[attribute], "__func__", vars(owner)[attribute]).__code__
 
 
-def test_listening_form_is_named_after_the_target() -> None:
+def listen_once(owner: Any, attribute: str, *args: Any) -> None:
+    """Call the woven target once, so that its listening form is built and installed."""
+    with contextlib.suppress(ValueError):
+        getattr(owner(), attribute)(*args)
+
+
+def test_listening_form_is_built_on_the_first_call_and_named_after_the_target() -> None:
     signal = Signal()
     weave((Invoice, "pay"), Emit(signal))
     with capture(signal):
+        first = woven_form(Invoice, "pay")
+        assert first.co_filename == f"<eventweave first call {__name__}:Invoice.pay>"
+        listen_once(Invoice, "pay", 1)
         code = woven_form(Invoice, "pay")
     assert code.co_filename == f"<eventweave woven {__name__}:Invoice.pay>"
     assert code.co_name == "pay"
@@ -124,6 +134,7 @@ def test_generated_source_is_in_linecache_with_no_mtime_until_unwoven() -> None:
     signal = Signal()
     weaving = weave((Invoice, "pay"), Emit(signal))
     with capture(signal):
+        listen_once(Invoice, "pay", 1)
         filename = woven_form(Invoice, "pay").co_filename
         _size, mtime, lines, name = linecache.cache[filename]  # type: ignore[misc]
         assert mtime is None  # so linecache.checkcache() keeps it
@@ -173,6 +184,7 @@ def test_stacked_weavings_share_one_listening_form_naming_the_target() -> None:
     weave((Invoice, "pay"), Emit(first))
     weave((Invoice, "pay"), Emit(second))
     with capture(first, second):
+        listen_once(Invoice, "pay", 1)
         code = woven_form(Invoice, "pay")
     assert code.co_filename == f"<eventweave woven {__name__}:Invoice.pay>"
 
@@ -182,6 +194,7 @@ def test_generated_code_takes_the_targets_parameters_without_packing() -> None:
     original = vars(Invoice)["settle"].__code__
     weave((Invoice, "settle"), Emit(signal))
     with capture(signal):
+        listen_once(Invoice, "settle", 1)
         code = woven_form(Invoice, "settle")
     assert code is not original
     assert code.co_argcount == original.co_argcount
@@ -193,6 +206,7 @@ def test_generated_code_reads_no_global_of_the_users_module() -> None:
     signal = Signal()
     weave((Invoice, "settle"), Emit(signal))
     with capture(signal):
+        listen_once(Invoice, "settle", 1)
         code = woven_form(Invoice, "settle")
     assert code.co_names == tuple(n for n in code.co_names if not n.startswith("_ew_"))
     loads = [i for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
@@ -212,6 +226,8 @@ def test_templates_are_shared_by_functions_of_the_same_shape() -> None:
     weave((one, "settle"), Emit(signal))
     weave((two, "settle"), Emit(signal))
     with capture(signal):
+        listen_once(one, "settle", 1)
+        listen_once(two, "settle", 1)
         first, second = woven_form(one, "settle"), woven_form(two, "settle")
     assert first is not second
     assert first.co_code == second.co_code
@@ -433,8 +449,8 @@ def test_watched_gate_switches_the_code_on_announcements() -> None:
     assert function.__code__ is idle or INPLACE_ENV in os.environ
     Invoice().settle(1)
     watched.listen(True)
-    assert function.__code__.co_filename.startswith("<eventweave woven ")
     Invoice().settle(2)
+    assert function.__code__.co_filename.startswith("<eventweave woven ")
     watched.listen(False)
     assert not function.__code__.co_filename.startswith("<eventweave woven ")
     Invoice().settle(3)

@@ -245,12 +245,16 @@ def test_each_path_serves_the_targets_it_is_for(kind: Kind, signals: tuple[Signa
         assert attribute is before  # nothing replaced
         assert code is raw(before).__code__  # and its own code while nobody listens
         with capture(*signals):
+            # until its first call, a pass-through that builds the listening form
+            assert function.__code__.co_filename.startswith("<eventweave first call ")
+            kind.call(GOOD)
             assert function.__code__.co_filename.startswith("<eventweave woven ")
         assert function.__code__ is code
     elif kind.path == "wrapper":
         assert attribute is not before
         assert code is not None and code.co_filename.startswith("<eventweave wrapper ")
         with capture(*signals):
+            kind.call(GOOD)
             assert function.__code__.co_filename.startswith("<eventweave woven ")
     else:
         assert code is None or not code.co_filename.startswith("<eventweave")
