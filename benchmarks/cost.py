@@ -94,7 +94,11 @@ def receive(signal: Any = None, sender: Any = None, **named: Any) -> None:
 
 
 def receivers(n: int) -> list[Callable[..., None]]:
-    """``n`` distinct receiver functions (kept alive by the caller)."""
+    """``n`` distinct receiver functions (kept alive by the caller, weakly connected).
+
+    Closures, not module-level functions: the signal must follow a weak
+    reference to each, its slowest path.
+    """
     made = []
     for _ in range(n):
 
@@ -347,6 +351,24 @@ def send(n: int) -> list[Ratio]:
             namespace,
         ),
     ]
+    if n == 1:
+        # A function defined in a module is held by it: the signal calls it
+        # without following a weak reference (the closures above are not).
+        module_level = Signal()
+        module_level.connect(receive)
+        namespace["module_level"] = module_level
+        namespace["hand_module"] = fresh(
+            HAND_SEND, "bench_hand_send_module", receivers=[receive], signal=module_level
+        )["send"]
+        rows.append(
+            Ratio(
+                "eventweave Signal.send, 1 module-level receiver ÷ a hand-written send()",
+                "module_level" + call,
+                'hand_module(Sender, instance=1, method="pay")',
+                namespace,
+                limit=1.1,
+            )
+        )
     psygnal = _psygnal(n)
     if psygnal is not None:
         namespace["ps"] = psygnal

@@ -627,6 +627,9 @@ class Signal:
         generation = self._generation
         held = generation.held
         if held is not None:
+            if len(held) == 1:  # the common case, spelled as a person would
+                receiver = held[0]
+                return [(receiver, receiver(signal=self, sender=sender, **named))]
             if "signal" in named:
                 raise _signal_argument("send")
             # One keyword dict for every receiver, instead of one merge per call.
@@ -638,6 +641,11 @@ class Signal:
             return responses
         flat = generation.flat
         if flat is not None:
+            if len(flat) == 1:
+                receiver = flat[0]()
+                if receiver is None:
+                    return []
+                return [(receiver, receiver(signal=self, sender=sender, **named))]
             if "signal" in named:
                 raise _signal_argument("send")
             named["signal"] = self
