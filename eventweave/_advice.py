@@ -292,6 +292,28 @@ def triggered_action(obj: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def marker_host(obj: Any) -> Any:
+    """What carries the markers of ``obj``: :func:`function_markers` reads them there.
+
+    A hook asked about the same function on every call finds it once.
+    """
+    return _marker_host(obj)
+
+
+def function_markers(host: Any) -> tuple[bool, str | None]:
+    """Whether ``host`` (from :func:`marker_host`) is silent, and its triggered action."""
+    silenced = getattr(host, _SILENT, None)
+    instead = getattr(host, _INSTEAD, None)
+    if _foreign_marks:
+        entry = _foreign_marks.get(id(host))
+        if entry is not None:
+            if silenced is None:
+                silenced = entry[1].get(_SILENT)
+            if instead is None:
+                instead = entry[1].get(_INSTEAD)
+    return bool(silenced), instead if isinstance(instead, str) else None
+
+
 def silent(obj: T) -> T:
     """Mark a function, method or class so that no events are emitted by it.
 

@@ -54,6 +54,8 @@ from itertools import repeat
 from types import FunctionType, MethodType
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+from ._reads import names_read
+
 try:
     import asgiref.sync
 except ImportError:  # asgiref comes with Django; eventweave itself does not need it
@@ -147,6 +149,9 @@ def _adopt(item: Any) -> _Receiver:
     return entry
 
 
+_NOT_KNOWN = object()
+
+
 class _Generation:
     """What ``send`` needs to know about one state of a signal's receivers.
 
@@ -154,10 +159,12 @@ class _Generation:
     module docstring). ``default`` is None until then.
     """
 
-    __slots__ = ("default", "flat", "held", "plans")
+    __slots__ = ("default", "flat", "held", "plans", "reads")
 
     def __init__(self) -> None:
         self.default: _Plan | None = None
+        # The keyword arguments some receiver can read (see Signal._names_read).
+        self.reads: frozenset[str] | object | None = _NOT_KNOWN
         # Getters of every receiver, when all are sync and hear every sender
         # and each getter returns the receiver itself; else None.
         self.flat: tuple[Callable[[], Any], ...] | None = None
@@ -215,6 +222,24 @@ def _held_anyway(receiver: Any) -> bool:
         return False  # a method, a nested or a local function
     module = sys.modules.get(receiver.__module__)
     return module is not None and getattr(module, name, None) is receiver
+
+
+def _union_read(entries: Iterable[_Receiver]) -> frozenset[str] | None:
+    union: set[str] = set()
+    for entry in entries:
+        receiver = entry.get()
+        if receiver is None:
+            continue
+        if entry.get_func is not None:
+            function = entry.get_func()
+            if function is None:
+                continue
+            receiver = MethodType(function, receiver)
+        names = names_read(receiver)
+        if names is None:
+            return None
+        union |= names
+    return frozenset(union)
 
 
 _EMPTY = _filled(())
@@ -533,6 +558,18 @@ class Signal:
         if plan is None:
             plan = plans[key] = _plan_for(self._snapshot(), key)
         return plan
+
+    def _names_read(self) -> frozenset[str] | None:
+        """The keyword arguments any receiver of this signal can read; None: any.
+
+        Worked out once per state of the receivers (see :mod:`eventweave._reads`),
+        for every receiver, whichever sender it hears.
+        """
+        generation = self._generation
+        reads = generation.reads
+        if reads is _NOT_KNOWN:
+            reads = generation.reads = _union_read(self._snapshot())
+        return reads  # type: ignore[return-value]
 
     def _snapshot(self) -> tuple[_Receiver, ...]:
         # Taken without the lock: a change made meanwhile has published a

@@ -14,6 +14,7 @@ PACKAGE = Path(eventweave.__file__).parent
 # DESIGN.md, "Layers": signals, weaving, advice, domains, plan + CLI, contrib, testing.
 RANK = {
     "_signals": 0,
+    "_reads": 0,  # what a receiver can read: part of the signal core
     "_version": 0,
     "_weaving": 1,
     "_advice": 2,

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
-from .._advice import MASK, is_muted, is_silent, triggered_action
+from .._advice import MASK, function_markers, is_muted, is_silent, marker_host
 from .._weaving import Advice, Hook, Site, Weaving, weave
 from . import signals as _signals
 from ._masking import (
@@ -269,33 +269,29 @@ def _compile(route: Any) -> _Compiled:
 def _path_segments(path: str) -> list[str]:
     if ";" in path:  # matrix parameters (";number=10") qualify a segment, not part of it
         return [s.partition(";")[0] for s in path.split("/") if s]
+    if path[:1] == "/" and path[-1:] != "/" and "//" not in path:
+        return path[1:].split("/")  # the usual spelling: no empty segment to drop
     return [s for s in path.split("/") if s]
 
 
 def _match_in(
     candidates: Sequence[_Compiled], segments: list[str]
 ) -> tuple[_Compiled, dict[str, str]] | None:
-    """The best of ``candidates`` (same verb and length as the path) and its values."""
-    best: _Compiled | None = None
-    best_values: list[str] = []
+    """The first of ``candidates`` (same verb and length as the path) matching it, and its values.
+
+    Candidates come most literal first (see :func:`_index`).
+    """
     for compiled in candidates:
-        values: list[str] = []
+        values: dict[str, str] = {}
+        names = iter(compiled.names)
         for expected, actual in zip(compiled.segments, segments, strict=True):
             if expected is None:
-                values.append(actual)
+                values[next(names)] = unquote(actual) if "%" in actual else actual
             elif expected != actual:
                 break
         else:
-            # The most literal template wins: "/metadata-field/field-group"
-            # over "/metadata-field/{field}"; on a tie, the first listed.
-            if best is None or compiled.literals > best.literals:
-                best, best_values = compiled, values
-    if best is None:
-        return None
-    return best, {
-        name: unquote(value) if "%" in value else value
-        for name, value in zip(best.names, best_values, strict=True)
-    }
+            return compiled, values
+    return None
 
 
 def _fallback(verb: str, segments: list[str]) -> tuple[Route, str | None]:
@@ -443,15 +439,24 @@ def _index(table: Sequence[_Compiled]) -> _Index:
 
     Under ``(verb, length, first)``: the routes of that verb and length whose
     first segment is ``first`` or a ``{name}``; under ``(verb, length, None)``:
-    those whose first segment is a ``{name}``. Each in table order, so a lookup
-    tries a few routes instead of the whole table.
+    those whose first segment is a ``{name}``. So a lookup tries a few routes
+    instead of the whole table, and takes the first that matches: the most
+    literal template wins ("/metadata-field/field-group" over
+    "/metadata-field/{field}"), and on a tie the first listed.
     """
     keys = {(c.route.verb, len(c.segments), _first(c)) for c in table}
     return {
         (verb, count, first): tuple(
-            c
-            for c in table
-            if c.route.verb == verb and len(c.segments) == count and _first(c) in (first, None)
+            sorted(
+                (
+                    c
+                    for c in table
+                    if c.route.verb == verb
+                    and len(c.segments) == count
+                    and _first(c) in (first, None)
+                ),
+                key=lambda c: -c.literals,  # stable: table order among equals
+            )
         )
         for verb, count, first in keys
     }
@@ -465,7 +470,7 @@ class _HttpAdvice(Advice):
         self.own = own
         self.defaults = defaults
         tables = (own, _DEFAULT_TABLE) if defaults else (own,)
-        self.indexes = tuple(_index(table) for table in tables)
+        self.indexes = tuple(_index(table) for table in tables if table)
 
     def _key(self) -> tuple[Any, ...]:
         return (self.base, tuple(c.route for c in self.own), self.defaults)
@@ -492,10 +497,10 @@ class _HttpAdvice(Advice):
         key = (verb, count, segments[0] if segments else None)
         for index in self.indexes:
             candidates = index.get(key) or index.get((verb, count, None))
-            found = _match_in(candidates, segments) if candidates else None
-            if found is not None:
-                compiled, values = found
-                return compiled.route, values, None, True
+            if candidates:
+                found = _match_in(candidates, segments)
+                if found is not None:
+                    return found[0].route, found[1], None, True
         route, first_id = _fallback(verb, segments)
         return route, {}, first_id, False
 
@@ -503,10 +508,72 @@ class _HttpAdvice(Advice):
 _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTES)
 
 
+# The call's parameters, masked copies of which are sent only when some
+# receiver can read them (see eventweave._reads): masking a body costs more
+# than the rest of the advice.
+_PREPARED = ("params", "headers", "json", "data")
+
+
+def _names_read(family: str) -> frozenset[str] | None:
+    """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read."""
+    pre, post = _FAMILY_SIGNALS[family]
+    names: frozenset[str] | None = pre._names_read()
+    if names is None:
+        return None
+    after: frozenset[str] | None = post._names_read()
+    failed = _signals.vidispine_failed._names_read()
+    if after is None or failed is None:
+        return None
+    return names | after | failed
+
+
+def _prepare(
+    payload: dict[str, Any],
+    named: Mapping[str, Any],
+    url: str,
+    reads: frozenset[str] | None,
+    keys: Iterable[str] = _PREPARED,
+) -> tuple[str, ...]:
+    """Add the masked copies of the call's ``keys`` some receiver reads; returns the others."""
+    left: list[str] = []
+    for key in keys:
+        if reads is not None and key not in reads:
+            left.append(key)
+            continue
+        value = named.get(key)
+        if key == "params":
+            query = url.partition("#")[0].partition("?")[2]
+            payload[key] = _query(query, value) if query or value is not None else {}
+        elif key == "headers":
+            payload[key] = mask_headers(value) if value else {}
+        elif key == "json":
+            payload[key] = None if value is None else mask_json(value)
+        else:
+            payload[key] = None if value is None else mask_value(value)
+    return tuple(left)
+
+
+def _send(signal: Any, sender: Any, payload: dict[str, Any], reads: frozenset[str] | None) -> None:
+    if reads is None:
+        signal.send(sender, **payload)
+    else:
+        signal.send(sender, **{key: value for key, value in payload.items() if key in reads})
+
+
 class _Call:
     """One request being reported: what its post or failed signal needs."""
 
-    __slots__ = ("_secrets", "family", "named", "payload", "rule", "sender", "stream", "token")
+    __slots__ = (
+        "_secrets",
+        "family",
+        "left",
+        "named",
+        "payload",
+        "rule",
+        "sender",
+        "stream",
+        "token",
+    )
 
     def __init__(
         self,
@@ -516,6 +583,7 @@ class _Call:
         family: str,
         rule: str | None,
         named: dict[str, Any],
+        left: tuple[str, ...],
     ) -> None:
         self.token = token
         self.sender = sender
@@ -524,6 +592,7 @@ class _Call:
         self.rule = rule
         self.named = named  # the call's own arguments: kept to find its secrets, never sent
         self.stream = named.get("stream")
+        self.left = left  # the keys of _PREPARED nobody could read when it started
         self._secrets: Secrets | None = None
 
     def secrets(self, prepared: Any) -> Secrets:
@@ -535,11 +604,27 @@ class _Call:
     def lazy_secrets(self, prepared: Any) -> Callable[[], Secrets]:
         return lambda: self.secrets(prepared)
 
+    def reads(self) -> frozenset[str] | None:
+        """What the receivers can read now, the payload completed to match.
+
+        A receiver connected while the request ran may read what nobody could
+        when it started.
+        """
+        reads = _names_read(self.family)
+        if self.left and (reads is None or not reads.isdisjoint(self.left)):
+            url = self.payload["url"]
+            raw = self.named.get("url")
+            self.left = _prepare(
+                self.payload, self.named, raw if isinstance(raw, str) else url, reads, self.left
+            )
+        return reads
+
 
 class _HttpHook(Hook):
     def __init__(self, advice: _HttpAdvice, site: Site) -> None:
         self.advice = advice
         self.site = site
+        self.host = marker_host(site.function)  # asked for its markers on every call
         self.release = register_http_gate(lambda: _GATE)
 
     @property
@@ -566,33 +651,25 @@ class _HttpHook(Hook):
         path = self.advice.base.relative(url)
         if path is None:
             return None
-        function = self.site.function
-        if is_silent(function) or (self_ is not None and is_silent(type(self_))):
+        silenced, instead = function_markers(self.host)
+        if silenced or (self_ is not None and is_silent(type(self_))):
             return None
         verb = (verb.decode("ascii", "replace") if isinstance(verb, bytes) else verb).upper()
         route, path_params, first_id, known = self.advice.route_for(verb, path)
         family = route.family
-        instead = triggered_action(function)
         if instead in _FAMILY_SIGNALS:
             family = instead
-        json_body = named.get("json")
-        data = named.get("data")
         rule = route.instance
         if rule is None:
             instance = first_id
         elif rule == "result":
             instance = None
         elif rule.startswith("body:"):
-            instance = _body_value(json_body, data, rule[5:])
+            instance = _body_value(named.get("json"), named.get("data"), rule[5:])
         else:
             instance = path_params.get(rule)
-        if isinstance(rule, str) and secret_name(rule.rpartition(":")[2]) and instance is not None:
+        if instance is not None and isinstance(rule, str) and _secret_rule(rule):
             instance = MASK
-        # Each value is masked here, before any receiver sees it; a masker
-        # returns what it was given, unparsed, when it cannot hold a secret, and
-        # what was not given costs nothing (issue 10: a few µs per request).
-        params, headers = named.get("params"), named.get("headers")
-        query = url.partition("#")[0].partition("?")[2]
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
@@ -600,46 +677,55 @@ class _HttpHook(Hook):
             "url": mask_url(url),
             "path": mask_url(path) if ";" in path else path,  # matrix: /item/VX-1;token=
             "path_params": path_params,
-            "params": _query(query, params) if query or params is not None else {},
-            "headers": mask_headers(headers) if headers else {},
-            "json": None if json_body is None else mask_json(json_body),
-            "data": None if data is None else mask_value(data),
-            "route": route if known else None,
         }
+        # Each value is masked here, before any receiver sees it, and only if
+        # a receiver can read it; a masker returns what it was given, unparsed,
+        # when it cannot hold a secret.
+        reads = _names_read(family)
+        left = _prepare(payload, named, url, reads)
+        payload["route"] = route if known else None
         sender = type(self_) if self_ is not None else requests.Session
         token = _busy.set(True)
         try:
-            _FAMILY_SIGNALS[family][0].send(sender, **payload)
+            _send(_FAMILY_SIGNALS[family][0], sender, payload, reads)
         except BaseException:
             _busy.reset(token)
             raise
-        return _Call(token, sender, payload, family, rule, named)
+        return _Call(token, sender, payload, family, rule, named, left)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
             return result
         call: _Call = state
         try:
+            reads = call.reads()
+            post = _FAMILY_SIGNALS[call.family][1]
             if not isinstance(result, requests.Response):
-                _FAMILY_SIGNALS[call.family][1].send(call.sender, result=result, **call.payload)
+                _send(post, call.sender, {"result": result, **call.payload}, reads)
                 return result
-            view = ResponseView(result, call.lazy_secrets(result.request))
             payload = call.payload
-            payload["response"] = view
-            payload["status_code"] = result.status_code
-            if result.status_code >= 400:
-                kind = "Client" if result.status_code < 500 else "Server"
+            status = result.status_code
+            if status >= 400:
+                view = ResponseView(result, call.lazy_secrets(result.request))
+                payload["response"] = view
+                payload["status_code"] = status
+                kind = "Client" if status < 500 else "Server"
                 message = (
-                    f"{result.status_code} {kind} Error: {result.reason} "
+                    f"{status} {kind} Error: {result.reason} "
                     f"for {payload['http_method']} {payload['url']}"
                 )
                 error = requests.HTTPError(message, response=view, request=view.request)
-                _report(call.sender, error, payload)
+                _report(call.sender, error, payload, reads)
                 return result
-            if call.rule == "result":
+            if reads is None or "result" in reads or "response" in reads:
+                view = ResponseView(result, call.lazy_secrets(result.request))
+                payload["response"] = view
+                payload["result"] = view
+            payload["status_code"] = status
+            if call.rule == "result" and (reads is None or "instance" in reads):
                 # Reading a streamed body here would take it from the caller.
                 payload["instance"] = None if call.stream else created_id(result)
-            _FAMILY_SIGNALS[call.family][1].send(call.sender, result=view, **payload)
+            _send(post, call.sender, payload, reads)
             return result
         finally:
             _busy.reset(call.token)
@@ -650,17 +736,34 @@ class _HttpHook(Hook):
         call: _Call = state
         try:
             if isinstance(exception, Exception):
+                reads = call.reads()
                 secrets = call.secrets(getattr(exception, "request", None))
-                _report(call.sender, exception_view(exception, secrets), call.payload)
+                _report(call.sender, exception_view(exception, secrets), call.payload, reads)
         finally:
             _busy.reset(call.token)
 
 
-def _report(sender: Any, exception: BaseException, payload: dict[str, Any]) -> None:
+_secret_rules: dict[str, bool] = {}
+
+
+def _secret_rule(rule: str) -> bool:
+    """Whether the instance a route's rule names is a secret (``"body:password"``)."""
+    found = _secret_rules.get(rule)
+    if found is None:
+        found = _secret_rules[rule] = secret_name(rule.rpartition(":")[2])
+    return found
+
+
+def _report(
+    sender: Any,
+    exception: BaseException,
+    payload: dict[str, Any],
+    reads: frozenset[str] | None = None,
+) -> None:
     # The caller must get its own outcome (the response, or the original
     # exception) unchanged, so a failing receiver is logged, not raised.
     try:
-        _signals.vidispine_failed.send(sender, exception=exception, **payload)
+        _send(_signals.vidispine_failed, sender, {"exception": exception, **payload}, reads)
     except Exception:
         logger.exception(
             "a receiver of vidispine_failed raised while reporting %s %s",

@@ -743,3 +743,107 @@ def test_default_table_routes_are_well_formed_and_distinct() -> None:
 
     assert len(keys) == len(set(keys))
     assert all(r.family == "get" for r in ROUTES if r.verb == "GET")
+
+
+# -- only what a receiver reads is prepared ------------------------------------------
+
+audit_lines: list[tuple[str, str]] = []
+
+
+def audit(sender: Any, method: str, url: str, **named: Any) -> None:
+    """A common receiver: an audit line, reading ``method`` and ``url`` only."""
+    audit_lines.append((method, url))
+
+
+def reads_json(sender: Any, json: Any = None, **named: Any) -> None:
+    audit_lines.append(("json", json))
+
+
+@pytest.fixture
+def masking_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bodies and parameters the instrumentation masked, by kind."""
+    from eventweave.vidispine import _http
+
+    calls: list[str] = []
+    for name in ("mask_json", "mask_value", "mask_headers"):
+        original = getattr(_http, name)
+
+        def counting(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(_http, name, counting)
+    return calls
+
+
+def test_bodies_nobody_reads_are_not_masked_and_not_sent(
+    stub: StubServer, masking_calls: list[str]
+) -> None:
+    audit_lines.clear()
+    instrument_http(stub.api)
+    signals.vidispine_pre_modify.connect(audit)
+    signals.vidispine_post_modify.connect(audit)
+    try:
+        requests.put(
+            f"{stub.api}/item/VX-3/metadata",
+            json={"password": "s3cret"},
+            headers={"X-Trace": "1"},
+            data=None,
+            timeout=5,
+        )
+    finally:
+        signals.vidispine_pre_modify.disconnect(audit)
+        signals.vidispine_post_modify.disconnect(audit)
+
+    url = f"{stub.api}/item/VX-3/metadata"
+    assert audit_lines == [("setItemMetadata", url), ("setItemMetadata", url)]
+    assert masking_calls == []
+    assert json.loads(stub.seen[0].body) == {"password": "s3cret"}  # the request itself unchanged
+
+
+def test_a_receiver_that_reads_a_body_gets_it_masked(
+    stub: StubServer, masking_calls: list[str]
+) -> None:
+    audit_lines.clear()
+    instrument_http(stub.api)
+    signals.vidispine_pre_modify.connect(audit)
+    signals.vidispine_pre_modify.connect(reads_json)
+    try:
+        requests.put(f"{stub.api}/item/VX-3/metadata", json={"password": "s3cret"}, timeout=5)
+    finally:
+        signals.vidispine_pre_modify.disconnect(audit)
+        signals.vidispine_pre_modify.disconnect(reads_json)
+
+    assert ("json", {"password": MASK}) in audit_lines
+    assert masking_calls == ["mask_json"]
+
+
+def test_a_receiver_reading_kwargs_gets_every_field(stub: StubServer, events: list[Any]) -> None:
+    # capture() reads **kwargs: everything is prepared, as for any such receiver
+    instrument_http(stub.api)
+
+    requests.put(f"{stub.api}/item/VX-3/metadata", json={"a": 1}, headers={"X": "1"}, timeout=5)
+
+    expected = {"instance", "method", "http_method", "url", "path", "path_params", "params"}
+    expected |= {"headers", "json", "data", "route"}
+    assert set(events[0].kwargs) == expected
+    assert set(events[1].kwargs) == expected | {"result", "response", "status_code"}
+
+
+def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
+    stub: StubServer,
+) -> None:
+    audit_lines.clear()
+    instrument_http(stub.api)
+
+    def connect_another(sender: Any, method: str, **named: Any) -> None:
+        signals.vidispine_post_modify.connect(reads_json)
+
+    signals.vidispine_pre_modify.connect(connect_another)
+    try:
+        requests.put(f"{stub.api}/item/VX-3/metadata", json={"token": "t0k"}, timeout=5)
+    finally:
+        signals.vidispine_pre_modify.disconnect(connect_another)
+        signals.vidispine_post_modify.disconnect(reads_json)
+
+    assert audit_lines == [("json", {"token": MASK})]
