@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -222,6 +223,17 @@ def _check_model(model: object) -> None:
         raise TypeError(msg)
 
 
+def _checked_here(config: object) -> bool:
+    """Whether the arguments for ``config.add_subscriber`` are checked before it is called.
+
+    For Pyramid's Configurator they are, so that a mistake is named at the
+    line that makes it. Any other object with ``add_subscriber`` (Nefertari's
+    tests pass a mock) gets them as given, as Nefertari passes them on.
+    """
+    pyramid_config = sys.modules.get("pyramid.config")
+    return pyramid_config is not None and isinstance(config, pyramid_config.Configurator)
+
+
 _tokens = itertools.count()
 
 
@@ -414,12 +426,16 @@ def subscribe_to_events(
         None for any model.
     """
     config = _as_configurator(registry)
-    _check_model(model)
     if config is None:
         registry.subscribe(subscriber, events, model=model)
         return
     predicates = {} if model is None else {"model": model}
-    for event_class in _event_classes(events):
+    if _checked_here(config):
+        _check_model(model)
+        classes: Iterable[Any] = _event_classes(events)
+    else:
+        classes = events if isinstance(events, Iterable) else (events,)
+    for event_class in classes:
         config.add_subscriber(subscriber, event_class, **predicates)
 
 
@@ -474,11 +490,17 @@ def add_field_processors(
     if not isinstance(field, str):
         msg = f"field: expected a field name (str), got {field!r}"
         raise TypeError(msg)
-    _check_model(model)
     config = _as_configurator(registry)
+    if config is None or _checked_here(config):
+        _check_model(model)
 
     def process_field(event: BeforeEvent) -> None:
-        field_data = event.fields.get(field)
+        # The field predicate has just put the field in event.field (as in
+        # Nefertari); called some other way, the subscriber looks it up.
+        field_data = getattr(event, "field", None)
+        name = getattr(field_data, "name", field)
+        if field_data is None or (isinstance(name, str) and name != field):
+            field_data = event.fields.get(field)
         if field_data is None:
             return
         arguments = {

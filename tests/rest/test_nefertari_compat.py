@@ -196,3 +196,63 @@ def test_nefertari_markers_are_honoured_with_an_event_registry_too(
     app.get("/health")
 
     assert [type(e) for e in seen] == [BeforeRegister, AfterRegister]
+
+
+# -- Nefertari's helpers with a configurator that is not Pyramid's -------------------
+
+
+class RecordingConfig:
+    """Any object with ``add_subscriber``: the helpers pass it what Nefertari would."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Any, dict[str, Any]]] = []
+
+    def add_subscriber(self, subscriber: Any, iface: Any = None, **predicates: Any) -> None:
+        self.calls.append((subscriber, iface, predicates))
+
+
+def test_subscribe_to_events_hands_another_configurator_its_arguments_as_given() -> None:
+    from eventweave.rest import subscribe_to_events
+
+    config = RecordingConfig()
+    subscribe_to_events(config, "audit.on_event", ["BeforeCreate", "AfterCreate"], model="User")
+
+    assert config.calls == [
+        ("audit.on_event", "BeforeCreate", {"model": "User"}),
+        ("audit.on_event", "AfterCreate", {"model": "User"}),
+    ]
+
+
+def test_a_pyramid_configurator_still_gets_the_mistake_named_at_once() -> None:
+    from eventweave.rest import subscribe_to_events
+
+    with Configurator() as config, pytest.raises(TypeError, match="model: expected a model"):
+        subscribe_to_events(config, print, [BeforeIndex], model="User")
+
+
+def test_field_processors_read_the_field_the_predicate_found() -> None:
+    from eventweave.rest import BeforeCreate, FieldData, add_field_processors
+
+    config = RecordingConfig()
+    seen: list[dict[str, Any]] = []
+
+    def processor(**arguments: Any) -> Any:
+        seen.append(arguments)
+        return arguments["new_value"].upper()
+
+    add_field_processors(config, [processor], model="User", field="name")
+    assert len(config.calls) == 5  # every event that changes fields
+    assert {predicates["field"] for _, _, predicates in config.calls} == {"name"}
+    process_field = config.calls[0][0]
+
+    data = {"name": "ann"}
+    event = BeforeCreate(
+        model=None, view=None, fields={"name": FieldData("name", "ann")}, data=data
+    )
+    event.field = FieldData("name", "ann")  # what the field predicate puts there, as in Nefertari
+    process_field(event)
+
+    assert seen[0]["field"] is event.field
+    assert seen[0]["new_value"] == "ann"
+    assert event.field.new_value == "ANN"
+    assert data == {"name": "ANN"}  # set_field_value: what the view will use
