@@ -411,14 +411,14 @@ def growth() -> list[Growth]:
     advice = Emit(Signal(), Signal())
     counter = iter(range(10**9))
 
-    def weave_objects(n: int) -> Callable[[], None]:
+    def weave_pairs(n: int, using: Emit = advice) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
         eventweave.unweave_all()
         pairs = [(getattr(module, f"C{i}"), "pay") for i in range(n)]
 
         def run() -> None:
             for pair in pairs:
-                weave(pair, advice)
+                weave(pair, using)
 
         return run
 
@@ -436,16 +436,7 @@ def growth() -> list[Growth]:
     def weave_listened(n: int) -> Callable[[], None]:
         pre = Signal()
         pre.connect(receive)
-        listened = Emit(pre)
-        module = _classes_module(n, f"bench_grow_{next(counter)}")
-        eventweave.unweave_all()
-        pairs = [(getattr(module, f"C{i}"), "pay") for i in range(n)]
-
-        def run() -> None:
-            for pair in pairs:
-                weave(pair, listened)
-
-        return run
+        return weave_pairs(n, Emit(pre))
 
     def unweave(n: int) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
@@ -491,7 +482,7 @@ def growth() -> list[Growth]:
         return run
 
     return [
-        Growth("weave N methods, by (owner, attribute)", weave_objects, (10_000, 1.0)),
+        Growth("weave N methods, by (owner, attribute)", weave_pairs, (10_000, 1.0)),
         Growth("weave N methods, by target string", weave_strings, (10_000, 1.0)),
         Growth("weave N methods whose signal has a receiver", weave_listened, (10_000, 1.0)),
         Growth("unweave_all() of N weavings", unweave, (10_000, 0.5)),

@@ -15,6 +15,7 @@ import django.dispatch
 import pytest
 
 from eventweave._signals import Signal, connected_to, receiver
+from tests.threads import run_threads
 
 
 def answer(val: object = None, **kwargs: Any) -> object:
@@ -868,26 +869,6 @@ def _make_receivers(count: int) -> list[Listener]:
     return [Listener() for _ in range(count)]
 
 
-def _run_threads(targets: list[Any]) -> None:
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def run(target: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert errors == []
-
-
 def test_concurrent_connects_lose_no_receiver(sig: Signal, fast_switching: None) -> None:
     groups = [_make_receivers(50) for _ in range(8)]
 
@@ -898,7 +879,7 @@ def test_concurrent_connects_lose_no_receiver(sig: Signal, fast_switching: None)
 
         return run
 
-    _run_threads([connect_all(group) for group in groups])
+    run_threads([connect_all(group) for group in groups])
     assert len(sig.receivers) == 8 * 50
     assert len(sig.send(None)) == 8 * 50
     for group in groups:
@@ -916,7 +897,7 @@ def test_concurrent_disconnects_remove_every_receiver(sig: Signal, fast_switchin
     def disconnect_all(group: list[Listener]) -> Any:
         return lambda: results.extend(sig.disconnect(each) for each in group)
 
-    _run_threads([disconnect_all(group) for group in groups])
+    run_threads([disconnect_all(group) for group in groups])
     assert results == [True] * (8 * 50)
     assert not sig.receivers
 
@@ -948,11 +929,11 @@ def test_send_during_concurrent_connect_and_disconnect_never_fails(
 
     def churn_then_stop() -> None:
         try:
-            _run_threads([churn_group(group) for group in churn])
+            run_threads([churn_group(group) for group in churn])
         finally:
             done.set()
 
-    _run_threads([send_until_done, send_until_done, churn_then_stop])
+    run_threads([send_until_done, send_until_done, churn_then_stop])
     assert sends, "no send ran"
     assert len(sig.receivers) == 1
     assert sig.disconnect(stable, sender=Sender)

@@ -781,19 +781,14 @@ def test_bodies_nobody_reads_are_not_masked_and_not_sent(
 ) -> None:
     audit_lines.clear()
     instrument_http(stub.api)
-    signals.vidispine_pre_modify.connect(audit)
-    signals.vidispine_post_modify.connect(audit)
-    try:
+    pre, post = signals.vidispine_pre_modify, signals.vidispine_post_modify
+    with pre.connected_to(audit), post.connected_to(audit):
         requests.put(
             f"{stub.api}/item/VX-3/metadata",
             json={"password": "s3cret"},
             headers={"X-Trace": "1"},
-            data=None,
             timeout=5,
         )
-    finally:
-        signals.vidispine_pre_modify.disconnect(audit)
-        signals.vidispine_post_modify.disconnect(audit)
 
     url = f"{stub.api}/item/VX-3/metadata"
     assert audit_lines == [("setItemMetadata", url), ("setItemMetadata", url)]
@@ -806,13 +801,9 @@ def test_a_receiver_that_reads_a_body_gets_it_masked(
 ) -> None:
     audit_lines.clear()
     instrument_http(stub.api)
-    signals.vidispine_pre_modify.connect(audit)
-    signals.vidispine_pre_modify.connect(reads_json)
-    try:
+    pre = signals.vidispine_pre_modify
+    with pre.connected_to(audit), pre.connected_to(reads_json):
         requests.put(f"{stub.api}/item/VX-3/metadata", json={"password": "s3cret"}, timeout=5)
-    finally:
-        signals.vidispine_pre_modify.disconnect(audit)
-        signals.vidispine_pre_modify.disconnect(reads_json)
 
     assert ("json", {"password": MASK}) in audit_lines
     assert masking_calls == ["mask_json"]
@@ -839,11 +830,10 @@ def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
     def connect_another(sender: Any, method: str, **named: Any) -> None:
         signals.vidispine_post_modify.connect(reads_json)
 
-    signals.vidispine_pre_modify.connect(connect_another)
     try:
-        requests.put(f"{stub.api}/item/VX-3/metadata", json={"token": "t0k"}, timeout=5)
+        with signals.vidispine_pre_modify.connected_to(connect_another):
+            requests.put(f"{stub.api}/item/VX-3/metadata", json={"token": "t0k"}, timeout=5)
     finally:
-        signals.vidispine_pre_modify.disconnect(connect_another)
         signals.vidispine_post_modify.disconnect(reads_json)
 
     assert audit_lines == [("json", {"token": MASK})]

@@ -21,32 +21,13 @@ from eventweave import Emit, Signal, unweave_all, weave, woven
 from eventweave._weaving import slots
 from eventweave._weaving._codegen import listening
 from eventweave.testing import capture
+from tests.threads import run_threads
 
 
 @pytest.fixture(autouse=True)
 def clean() -> Iterator[None]:
     yield
     unweave_all()
-
-
-def run_threads(targets: list[Any], timeout: float = 20) -> None:
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def run(target: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert errors == []
 
 
 def test_two_threads_importing_targets_whose_signals_live_in_each_others_module_do_not_deadlock(
