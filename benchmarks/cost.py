@@ -352,19 +352,19 @@ def send(n: int) -> list[Ratio]:
         ),
     ]
     if n == 1:
-        # A function defined in a module is held by it: the signal calls it
-        # without following a weak reference (the closures above are not).
-        module_level = Signal()
-        module_level.connect(receive)
-        namespace["module_level"] = module_level
-        namespace["hand_module"] = fresh(
-            HAND_SEND, "bench_hand_send_module", receivers=[receive], signal=module_level
+        # A receiver connected with weak=False is held by its entry: the
+        # signal calls it without following a weak reference.
+        strong = Signal()
+        strong.connect(receive, weak=False)
+        namespace["strong"] = strong
+        namespace["hand_strong"] = fresh(
+            HAND_SEND, "bench_hand_send_strong", receivers=[receive], signal=strong
         )["send"]
         rows.append(
             Ratio(
-                "eventweave Signal.send, 1 module-level receiver ÷ a hand-written send()",
-                "module_level" + call,
-                'hand_module(Sender, instance=1, method="pay")',
+                "eventweave Signal.send, 1 receiver connected weak=False ÷ a hand-written send()",
+                "strong" + call,
+                'hand_strong(Sender, instance=1, method="pay")',
                 namespace,
                 limit=1.1,
             )

@@ -17,9 +17,10 @@ What differs is how sending finds the receivers:
   after a change fills it from a snapshot of the receivers: the list for
   senders without receivers of their own, and, when every receiver hears
   every sender and is sync, a flat tuple of receiver getters that woven code
-  loops over inline. A generation is never filled from receivers older than
-  itself, so a send can never miss a receiver connected before it started,
-  and ``send`` takes no lock.
+  loops over inline (and, when every one of them was connected with
+  ``weak=False``, the tuple of the receivers themselves). A generation is
+  never filled from receivers older than itself, so a send can never miss a
+  receiver connected before it started, and ``send`` takes no lock.
 - Each receiver is classified once, at connect time (weak or strong, sync or
   async, which senders it hears).
 - A weak receiver that is garbage collected raises a flag and publishes a
@@ -168,9 +169,9 @@ class _Generation:
         # Getters of every receiver, when all are sync and hear every sender
         # and each getter returns the receiver itself; else None.
         self.flat: tuple[Callable[[], Any], ...] | None = None
-        # The receivers themselves, when ``flat`` would do and each of them is
-        # held alive anyway: connected with weak=False, or a function its
-        # module holds (see ``_held_anyway``). No reference to follow per call.
+        # The receivers themselves, when ``flat`` would do and each of them was
+        # connected with weak=False (its entry holds it): no reference to
+        # follow per call.
         self.held: tuple[Callable[..., Any], ...] | None = None
         # Plans of senders that have receivers of their own (None until
         # built); None when no receiver is connected for a particular sender.
@@ -194,7 +195,7 @@ def _filled(entries: Iterable[_Receiver]) -> _Generation:
         direct = direct and entry.direct
         if not entry[2]:
             # entry[1] is the receiver itself when connected with weak=False
-            anyway.append(entry[1] is entry.get() or _held_anyway(entry.get()))
+            anyway.append(entry[1] is entry.get())
     generation.plans = dict.fromkeys(specific) if specific else None
     if direct and not async_ and not specific:
         generation.flat = tuple(get for get, _ in sync)
@@ -204,24 +205,6 @@ def _filled(entries: Iterable[_Receiver]) -> _Generation:
                 generation.held = held
     generation.default = (tuple(sync), tuple(async_))
     return generation
-
-
-def _held_anyway(receiver: Any) -> bool:
-    """Whether something outside the signal keeps ``receiver`` alive while it is connected.
-
-    A function defined at the top of a module and still held by it under its
-    name: a weak reference to it could only die if the module's attribute
-    were deleted or rebound, which a generation outlives only until the
-    signal's next connect or disconnect. (A receiver connected with
-    ``weak=False`` is held by its entry.)
-    """
-    if type(receiver) is not FunctionType:
-        return False
-    name = receiver.__name__
-    if receiver.__qualname__ != name:
-        return False  # a method, a nested or a local function
-    module = sys.modules.get(receiver.__module__)
-    return module is not None and getattr(module, name, None) is receiver
 
 
 def _union_read(entries: Iterable[_Receiver]) -> frozenset[str] | None:

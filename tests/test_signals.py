@@ -6,6 +6,7 @@ import gc
 import logging
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Iterator
 from types import TracebackType
@@ -174,15 +175,33 @@ def test_live_receivers_and_clear_dead_receivers_behave_as_djangos(sig: Signal) 
     sig.disconnect(answer, sender=Sender)
 
 
-def test_connect_costs_the_same_whatever_the_number_of_receivers() -> None:
-    # O(1) per connect: 2,000 receivers take no more copies of the list than 1
+def test_connect_and_disconnect_rebuild_nothing_per_receiver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # O(1) per connect: no change copies the receivers; the first send after
+    # the changes builds what it needs, once.
+    from eventweave import _signals
+
+    built: list[int] = []
+    original = _signals._filled
+
+    def counting(entries: Any) -> Any:
+        entries = tuple(entries)
+        built.append(len(entries))
+        return original(entries)
+
+    monkeypatch.setattr(_signals, "_filled", counting)
     sig = Signal()
     listeners = [Listener() for _ in range(2000)]
     for each in listeners:
         sig.connect(each, weak=False)
+    assert built == []
     assert len(sig.send(None)) == 2000
+    assert len(sig.send(None)) == 2000
+    assert built == [2000]
     for each in listeners:
         assert sig.disconnect(each)
+    assert built == [2000]
     assert sig.receivers == []
 
 
@@ -508,6 +527,25 @@ def test_bound_method_does_not_keep_its_instance_alive(sig: Signal) -> None:
     del listener  # no gc.collect(): a strong reference or a cycle would keep it
     assert ref() is None
     assert not sig.receivers
+
+
+def test_a_module_function_rebound_in_its_module_is_dropped_as_in_django(sig: Signal) -> None:
+    # Reloading a module, or monkeypatching its receiver, leaves the connected
+    # function with no other reference: it is collected and no longer called.
+    module = types.ModuleType("eventweave_test_rebound")
+    exec("calls = []\ndef on_event(**kwargs):\n    calls.append('old')\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        calls = module.calls
+        sig.connect(module.on_event)
+        sig.send(None)  # the first send fills the generation: the old function is called
+        module.on_event = lambda **kwargs: calls.append("new")  # never connected
+        gc.collect()
+        sig.send(None)
+        assert calls == ["old"]
+        assert sig.receivers == []
+    finally:
+        del sys.modules[module.__name__]
 
 
 def test_weak_false_keeps_a_receiver_alive(sig: Signal) -> None:
