@@ -636,10 +636,11 @@ def _gate_of_hook(hook: Hook) -> Callable[[], tuple[Any, ...] | None]:
 class _EmitHook(Hook):
     """:class:`Emit` bound to one target.
 
-    ``before``/``after``/``error`` are closures built here, once, with every
-    decision that does not depend on the call already taken (sender rule,
-    instance rule, masking, reserved names), because this path is measured
-    against a hand-written ``if pre.receivers: pre.send(...)``.
+    ``before``/``after``/``error`` are closures built once, when someone
+    first listens (:meth:`prepare`, or the listening form asking for
+    :attr:`spec`), with every decision that does not depend on the call
+    already taken (sender rule, instance rule, masking, reserved names),
+    because this path is measured against the events written by hand.
     """
 
     def __init__(self, advice: Emit, site: Site) -> None:
@@ -662,6 +663,9 @@ class _EmitHook(Hook):
         # Instance attributes from now on, shadowing the lazy lookups below.
         self.before, self.after, self.error = spec.before, spec.after, spec.error  # type: ignore[method-assign]
         return spec
+
+    def prepare(self) -> None:
+        self.spec  # noqa: B018 - builds the closures, which then shadow the methods below
 
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]

@@ -7,6 +7,7 @@ import gc
 import importlib
 import inspect
 import logging
+import os
 import sys
 import threading
 import types
@@ -1044,6 +1045,33 @@ def test_mark_reaches_a_method_decorated_with_emits() -> None:
     assert events == []
 
 
+def test_silent_on_an_emits_function_while_someone_listens_counts_from_the_next_call() -> None:
+    @emits(pre)
+    def pay(amount: int) -> int:
+        return amount
+
+    with events_of(pre) as events:
+        pay(1)  # the listening form is built and installed
+        silent(pay)
+        assert pay(2) == 2
+    assert [event.kwargs["amount"] for event in events] == [1]
+
+
+def test_mark_on_an_emits_method_while_someone_listens_counts_from_the_next_call() -> None:
+    class Local:
+        @emits(pre)
+        def run(self, n: int) -> int:
+            return n
+
+    with events_of(pre) as events:
+        Local().run(1)
+        mark((Local, "run"), silent=True)
+        Local().run(2)
+        mark((Local, "run"), silent=False)
+        Local().run(3)
+    assert [event.kwargs["n"] for event in events] == [1, 3]
+
+
 def test_trigger_instead_over_emits_marks_the_decorated_function() -> None:
     class Local:
         @trigger_instead("modify")
@@ -1512,3 +1540,24 @@ def test_an_advice_mixing_our_signal_and_a_django_one_emits_whichever_is_listene
         djangos.connect(lambda **kw: got.append("post"), weak=False)
     assert Mixed().run(1) == 1
     assert got == (["pre"] if listened == "ours" else ["post"])
+
+
+def test_a_generic_listening_form_holds_the_built_closures_not_methods_that_forward() -> None:
+    # **kwargs takes the generic path; what it calls per call is what was built
+    # when someone first listened, not a method looking it up again each time.
+    class Billing:
+        def pay(self, amount: int, **extra: Any) -> int:
+            return amount
+
+    with events_of(pre) as events:
+        weaving = weave((Billing, "pay"), Emit(pre))
+        try:
+            assert Billing().pay(5, note="x") == 5
+            code = Billing.pay.__code__
+            forwarding = [c for c in code.co_consts if isinstance(c, types.MethodType)]
+        finally:
+            weaving.unweave()
+    assert [event.kwargs["amount"] for event in events] == [5]
+    if os.environ.get("EVENTWEAVE_DISABLE_INPLACE"):
+        return  # the wrapper's code is not the function's own
+    assert forwarding == []

@@ -164,6 +164,8 @@ def compose(
     After a successful call every hook's ``after`` runs, even if an earlier
     one raised; the first exception is raised once they all have.
     """
+    for hook in hooks:
+        hook.prepare()
     if len(hooks) == 1:
         (hook,) = hooks
         return hook.before, hook.after, hook.error
@@ -690,6 +692,7 @@ def _weakly(
     hooks: Sequence[Hook],
 ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     (hook,) = hooks
+    hook.prepare()
     ref = weakref.ref(hook)
 
     def before(*args: Any) -> Any:

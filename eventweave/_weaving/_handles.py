@@ -783,9 +783,13 @@ def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Ca
         # The function owns its switch (the gate's signals only hold it
         # weakly): both go when the function does.
         function.__dict__[_SWITCH] = switch
-        return function, lambda: switch.detach(final=idle)
+
+        def restore() -> None:
+            function.__dict__.pop(_SWITCH).detach(final=idle)
+
+        return function, restore
     holder = _Holder()
-    holder.before, holder.after, holder.error = hook.before, hook.after, hook.error
+    holder.before, holder.after, holder.error = _codegen.compose([hook])
     holder.gate = hook.gate
     wrapper = _general_wrapper(function, kind, holder)
 
@@ -1043,6 +1047,24 @@ def refresh(function: Any = None) -> None:
             targets = [slot for slot in _by_function.get(id(function), ()) if slot.layers]
         for slot in targets:
             slot.rebuild()
+        if function is not None:
+            _renew_decorated(function)
+
+
+def _renew_decorated(function: Any) -> None:
+    """Give an ``@emits`` function woven in place a switch built afresh.
+
+    Its listening form and its gate were decided from its markers; a new
+    switch decides them again, from the next call on.
+    """
+    switch = getattr(function, "__dict__", {}).get(_SWITCH)
+    if not isinstance(switch, _codegen.Switch) or not switch.active:
+        return
+    recipe = switch.recipe
+    renewed = _codegen.Switch(function, switch.idle, recipe.hooks[0].gate, recipe, owned=True)
+    switch.detach()
+    renewed.attach()
+    function.__dict__[_SWITCH] = renewed
 
 
 def slots() -> Iterator[tuple[Any, str, Any]]:

@@ -91,6 +91,14 @@ class Hook:
         """Objects whose ``receivers`` say whether anyone listens; None: always run."""
         return None
 
+    def prepare(self) -> None:
+        """Called before the engine takes ``before``/``after``/``error`` for its calls.
+
+        A hook that builds what it runs lazily (when someone first listens)
+        builds it here, so that the engine holds the built callables rather
+        than methods that look them up on every call.
+        """
+
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
