@@ -125,35 +125,59 @@ class Growth:
     label: str
     run: Callable[[int], Callable[[], None]]  # run(n) prepares and returns the timed action
     limit: tuple[int, float] | None = None  # (N, seconds) the contract sets
-    totals: dict[int, float] = field(default_factory=dict)
+    runs: dict[int, list[float]] = field(default_factory=dict)  # every run's total, per N
+
+    @property
+    def totals(self) -> dict[int, float]:
+        """The median total per N: what the growth factors and the verdict use."""
+        return {n: statistics.median(times) for n, times in self.runs.items()}
+
+    def verdict(self) -> str:
+        if self.limit is None:
+            return ""
+        n, seconds = self.limit
+        if n not in self.runs:
+            return f"N={n:,} ≤ {seconds} s (not run)"
+        return f"N={n:,} ≤ {seconds} s {'ok' if self.totals[n] <= seconds else 'OVER'}"
 
 
-def grow(rows: Sequence[Growth], sizes: Sequence[int] = (100, 1_000, 10_000)) -> None:
-    """Time each row at each size (best of three runs of the whole action)."""
+def grow(
+    rows: Sequence[Growth], sizes: Sequence[int] = (100, 1_000, 10_000), *, runs: int = 5
+) -> None:
+    """Time each row at each size ``runs`` times, keeping every run.
+
+    The sizes alternate within each run, so a burst of load on a shared
+    machine lands on one run of every size rather than on every run of one.
+    """
     for row in rows:
-        for n in sizes:
-            best = float("inf")
-            for _ in range(3):
+        row.runs = {n: [] for n in sizes}
+        for _ in range(runs):
+            for n in sizes:
                 action = row.run(n)
                 started = time.perf_counter()
                 action()
-                best = min(best, time.perf_counter() - started)
-            row.totals[n] = best
+                row.runs[n].append(time.perf_counter() - started)
 
 
 def growth_table(title: str, rows: Sequence[Growth], write: Callable[[str], None] = print) -> None:
+    """Print ``rows``: the median total per N, its x10 growth and limit; below, the spread."""
     write("")
     write(title)
-    sizes = sorted({n for row in rows for n in row.totals})
-    header = "".join(f"{f'N={n:,}':>12}" for n in sizes)
-    write(f"  {'':<44}{header}   x10 growth   limit")
+    sizes = sorted({n for row in rows for n in row.runs})
+    header = "".join(f"{f'N={n:,}':>18}" for n in sizes)
+    write(f"  {'':<48}{header}   x10 growth   limit")
     for row in rows:
-        cells = "".join(f"{_ns(row.totals[n]):>12}" for n in sizes)
-        factors = [row.totals[b] / row.totals[a] for a, b in itertools.pairwise(sizes)]
+        totals = row.totals
+        cells = "".join(f"{_ns(totals[n]):>18}" for n in sizes)
+        factors = [totals[b] / totals[a] for a, b in itertools.pairwise(sizes)]
         growth = ", ".join(f"{f:.1f}" for f in factors)
-        verdict = ""
-        if row.limit is not None:
-            n, seconds = row.limit
-            ok = row.totals.get(n, float("inf")) <= seconds
-            verdict = f"N={n:,} ≤ {seconds} s {'ok' if ok else 'OVER'}"
-        write(f"  {row.label:<44}{cells}   {growth:<11}  {verdict}")
+        write(f"  {row.label:<48}{cells}   {growth:<11}  {row.verdict()}")
+        spreads = "".join(f"{_span(min(row.runs[n]), max(row.runs[n])):>18}" for n in sizes)
+        write(f"  {'    lowest-highest run':<48}{spreads}")
+
+
+def _span(low: float, high: float) -> str:
+    """``low``-``high`` in the unit ``_ns`` would choose for ``high``."""
+    scale, unit = (1e3, "ms") if high >= 1e-3 else (1e6, "µs") if high >= 1e-6 else (1e9, "ns")
+    digits = 0 if unit == "ns" else 2
+    return f"{low * scale:.{digits}f}-{high * scale:.{digits}f} {unit}"
