@@ -13,6 +13,7 @@ import pytest
 
 from eventweave import Emit, Signal, mark, silent, weave, woven
 from eventweave._advice import is_silent, triggered_action
+from eventweave.plan import load
 from eventweave.rest import AfterCreate, BeforeCreate
 from eventweave.rest import registry as rest_registry
 from eventweave.testing import capture, isolated
@@ -238,3 +239,16 @@ def test_isolated_leaves_signal_receivers_alone() -> None:
     with isolated():
         signal.connect(receiver)
     assert signal.receivers
+
+
+def test_plan_applied_in_each_of_two_blocks_subscribes_in_each(tmp_path: Path) -> None:
+    plan = tmp_path / "weave.toml"
+    plan.write_text(
+        f'[[connect]]\nreceiver = "{__name__}:on_create"\nevents = ["AfterCreate"]\n',
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        with isolated():
+            load(plan).apply()
+            assert len(rest_registry.receivers) == 1
+        assert rest_registry.receivers == ()
