@@ -162,11 +162,14 @@ def _marker_host(obj: Any) -> Any:
         return obj
 
 
-def _set_marker(obj: Any, name: str, value: Any) -> None:
+def _set_marker(
+    obj: Any, name: str, value: Any, journals: tuple[_Journal, ...] | None = None
+) -> None:
+    """Set marker ``name`` of ``obj``, recorded by ``journals`` (by default: those open)."""
     host = _marker_host(obj)
     if name == _SILENT:
         _silent_classes_seen.clear()
-    for journal in _journals:
+    for journal in _journals if journals is None else journals:
         journal.changes.append((host, name, *_raw_marker(host, name)))
     if isinstance(host, type) and name == _SILENT and value and host not in _silenced_classes:
         _silenced_classes.append(host)
@@ -368,11 +371,11 @@ def mark(
     if trigger_instead not in (None, False):
         _check_action(trigger_instead)
 
-    def apply(obj: Any) -> None:
+    def apply(obj: Any, journals: tuple[_Journal, ...] | None = None) -> None:
         if silent is not None:
-            _set_marker(obj, _SILENT, True if silent else None)
+            _set_marker(obj, _SILENT, True if silent else None, journals)
         if trigger_instead is not None:
-            _set_marker(obj, _INSTEAD, trigger_instead or None)
+            _set_marker(obj, _INSTEAD, trigger_instead or None, journals)
 
     if isinstance(target, tuple):
         owner, attribute = target
@@ -390,7 +393,9 @@ def mark(
         if any(journal.closed for journal in recording):
             return  # made inside an isolated block that has ended since
         try:
-            apply(_resolve_marked(target, module, path))
+            # Only the blocks open when mark() was called undo it: a block opened
+            # since (a test importing the module of a start-up plan's marker) keeps it.
+            apply(_resolve_marked(target, module, path), recording)
         except WeaveError as exc:
             logger.error("%s (marker not applied)", exc)
 

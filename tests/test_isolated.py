@@ -181,6 +181,32 @@ def test_marker_still_waiting_for_its_module_is_dropped(module_not_imported: str
     assert not is_silent(module.Service.call)
 
 
+def test_start_up_plans_marker_applied_on_import_inside_stays(
+    module_not_imported: str, tmp_path: Path
+) -> None:
+    plan = tmp_path / "weave.toml"
+    plan.write_text(f'[rest]\nsilent = ["{module_not_imported}:Service.call"]\n', encoding="utf-8")
+    load(plan).apply()
+    with isolated():
+        module = __import__(module_not_imported)
+        assert is_silent(module.Service.call)
+    assert is_silent(module.Service.call)
+
+
+def test_marker_waiting_from_before_and_from_inside_undoes_only_the_inner_one(
+    module_not_imported: str,
+) -> None:
+    mark(f"{module_not_imported}:Service.call", silent=True)
+    with isolated():
+        mark(f"{module_not_imported}:Service.call", trigger_instead="update")
+        with isolated():
+            module = __import__(module_not_imported)
+            assert triggered_action(module.Service.call) == "update"
+        assert triggered_action(module.Service.call) == "update"
+    assert is_silent(module.Service.call)
+    assert triggered_action(module.Service.call) is None
+
+
 def test_silenced_woven_method_emits_again_after_the_block() -> None:
     signal = Signal()
     weave((Invoice, "pay"), Emit(post=signal))
