@@ -15,7 +15,17 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from ._signals import Signal
-from ._weaving import Advice, Frame, Hook, Site, enclosing, original_of, refresh, require_flow
+from ._weaving import (
+    Advice,
+    Frame,
+    Hook,
+    Site,
+    enclosing,
+    original_of,
+    refresh,
+    require_flow,
+    woven,
+)
 from ._weaving._codegen import Inline, shape_of
 from ._weaving._handles import decorate, decorated, is_async, parameters_of, signature_of
 from ._weaving._importhook import when_loaded
@@ -255,6 +265,30 @@ def _record_marks() -> Callable[[], None]:
             _put_raw_marker(host, name, own, foreign)
         for host in {id(change[0]): change[0] for change in journal.changes}.values():
             refresh(host)  # only the woven code of what was marked reads these markers
+
+    return undo
+
+
+def _record_made() -> Callable[[], None]:
+    """Note the weavings in force and record markers from now on; the function returned
+    undoes what was made since: new weavings unwoven newest first, then the markers.
+
+    Weaving again what was woven already returns the same weaving, which stays.
+    ``eventweave.testing.isolated`` and the rehearsal of ``eventweave check`` undo
+    through it.
+    """
+    before = woven()  # held, so that the ids below stay theirs
+    known = {id(weaving) for weaving in before}
+    undo_marks = _record_marks()
+
+    def undo() -> None:
+        try:
+            for weaving in reversed(woven()):
+                if id(weaving) not in known:
+                    weaving.unweave()
+        finally:
+            undo_marks()
+            before.clear()
 
     return undo
 

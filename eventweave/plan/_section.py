@@ -118,7 +118,7 @@ class Context:
         self.journals = tuple(_done_journals)
 
     def on_undo(self, undo: Callable[[], None]) -> None:
-        """Register how to take back an effect that is no weaving (a marker, a receiver)."""
+        """Register how to take back an effect that is no weaving, marker or once() (a relay)."""
         if self.rehearsal:
             self._undo.append(undo)
 
@@ -177,7 +177,7 @@ def once(
 
     :param key: what the effect is, by value and by the ids of the objects it touches.
     :param do: makes the effect; returns the function that takes it back, which
-        ``check`` calls after its rehearsal.
+        :func:`record_done` calls (``check`` after its rehearsal, ``isolated()``).
     :param on: the object the effect is made on (a signal, a registry), for
         :func:`record_done`.
     """
@@ -196,13 +196,6 @@ def once(
         raise
     with _done_lock:
         _done[key] = undo
-
-    def take_back() -> None:
-        undo()
-        with _done_lock:
-            _done.pop(key, None)
-
-    context.on_undo(take_back)
 
 
 def _nothing() -> None:

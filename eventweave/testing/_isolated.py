@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from eventweave import rest, woven
-from eventweave._advice import _record_marks
+from eventweave import rest
+from eventweave._advice import _record_made
 from eventweave.plan._section import record_done
 
 if TYPE_CHECKING:
@@ -38,9 +38,7 @@ def isolated() -> Iterator[None]:
     ``Signal.connected_to`` or :func:`~eventweave.testing.capture` for those.
     Also the ``eventweave_isolated`` pytest fixture.
     """
-    before = woven()
-    known = {id(weaving) for weaving in before}
-    undo_marks = _record_marks()
+    undo_made = _record_made()
     undo_done = record_done()
     registry = rest.registry
     subscriptions = registry.receivers
@@ -48,14 +46,11 @@ def isolated() -> Iterator[None]:
         yield
     finally:
         try:
-            for weaving in reversed(woven()):
-                if id(weaving) not in known:
-                    weaving.unweave()
+            undo_made()
         finally:
             try:
                 undo_done()
             finally:
-                undo_marks()
                 restore_subscriptions(registry, subscriptions)
 
 
