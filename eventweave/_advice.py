@@ -15,7 +15,17 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from ._signals import Signal
-from ._weaving import Advice, Frame, Hook, Site, enclosing, original_of, refresh, require_flow
+from ._weaving import (
+    Advice,
+    Frame,
+    Hook,
+    Site,
+    enclosing,
+    original_of,
+    refresh,
+    require_flow,
+    woven,
+)
 from ._weaving._codegen import Inline, shape_of
 from ._weaving._handles import decorate, decorated, is_async, parameters_of, signature_of
 from ._weaving._importhook import when_loaded
@@ -162,11 +172,14 @@ def _marker_host(obj: Any) -> Any:
         return obj
 
 
-def _set_marker(obj: Any, name: str, value: Any) -> None:
+def _set_marker(
+    obj: Any, name: str, value: Any, journals: tuple[_Journal, ...] | None = None
+) -> None:
+    """Set marker ``name`` of ``obj``, recorded by ``journals`` (by default: those open)."""
     host = _marker_host(obj)
     if name == _SILENT:
         _silent_classes_seen.clear()
-    for journal in _journals:
+    for journal in _journals if journals is None else journals:
         journal.changes.append((host, name, *_raw_marker(host, name)))
     if isinstance(host, type) and name == _SILENT and value and host not in _silenced_classes:
         _silenced_classes.append(host)
@@ -252,6 +265,30 @@ def _record_marks() -> Callable[[], None]:
             _put_raw_marker(host, name, own, foreign)
         for host in {id(change[0]): change[0] for change in journal.changes}.values():
             refresh(host)  # only the woven code of what was marked reads these markers
+
+    return undo
+
+
+def _record_made() -> Callable[[], None]:
+    """Note the weavings in force and record markers from now on; the function returned
+    undoes what was made since: new weavings unwoven newest first, then the markers.
+
+    Weaving again what was woven already returns the same weaving, which stays.
+    ``eventweave.testing.isolated`` and the rehearsal of ``eventweave check`` undo
+    through it.
+    """
+    before = woven()  # held, so that the ids below stay theirs
+    known = {id(weaving) for weaving in before}
+    undo_marks = _record_marks()
+
+    def undo() -> None:
+        try:
+            for weaving in reversed(woven()):
+                if id(weaving) not in known:
+                    weaving.unweave()
+        finally:
+            undo_marks()
+            before.clear()
 
     return undo
 
@@ -368,11 +405,11 @@ def mark(
     if trigger_instead not in (None, False):
         _check_action(trigger_instead)
 
-    def apply(obj: Any) -> None:
+    def apply(obj: Any, journals: tuple[_Journal, ...] | None = None) -> None:
         if silent is not None:
-            _set_marker(obj, _SILENT, True if silent else None)
+            _set_marker(obj, _SILENT, True if silent else None, journals)
         if trigger_instead is not None:
-            _set_marker(obj, _INSTEAD, trigger_instead or None)
+            _set_marker(obj, _INSTEAD, trigger_instead or None, journals)
 
     if isinstance(target, tuple):
         owner, attribute = target
@@ -390,7 +427,9 @@ def mark(
         if any(journal.closed for journal in recording):
             return  # made inside an isolated block that has ended since
         try:
-            apply(_resolve_marked(target, module, path))
+            # Only the blocks open when mark() was called undo it: a block opened
+            # since (a test importing the module of a start-up plan's marker) keeps it.
+            apply(_resolve_marked(target, module, path), recording)
         except WeaveError as exc:
             logger.error("%s (marker not applied)", exc)
 

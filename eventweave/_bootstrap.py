@@ -21,12 +21,9 @@ import logging
 import os
 import sys
 
-__all__ = ["LOG_VARIABLE", "PLAN_VARIABLE", "TRACE_VARIABLE", "apply_from_environment"]
+from ._environment import LEVELS, LOG_VARIABLE, PLAN_VARIABLE, TRACE_VARIABLE
 
-PLAN_VARIABLE = "EVENTWEAVE_PLAN"
-TRACE_VARIABLE = "EVENTWEAVE_TRACE"
-LOG_VARIABLE = "EVENTWEAVE_LOG"
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+__all__ = ["LOG_VARIABLE", "PLAN_VARIABLE", "TRACE_VARIABLE", "apply_from_environment"]
 
 
 def _say(message: str) -> None:

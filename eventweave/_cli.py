@@ -18,13 +18,14 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from ._environment import LEVELS, LOG_VARIABLE, PLAN_VARIABLE, TRACE_VARIABLE
+
 if TYPE_CHECKING:
     from .plan import Finding, Report
 
 __all__ = ["main"]
 
 DEFAULT_PLAN = "weave.toml"
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 """The directory ``run`` puts first on ``PYTHONPATH``: it holds only ``sitecustomize.py``."""
 
@@ -264,7 +265,6 @@ def _run(
     trace: str | None = None,
     log: str | None = None,
 ) -> int:
-    from ._bootstrap import LOG_VARIABLE, PLAN_VARIABLE, TRACE_VARIABLE
     from .plan import load
 
     if argv and argv[0] == "--":
@@ -354,16 +354,9 @@ def _setup_django(settings: str | None) -> None:
         raise _Refused(f"{msg}{type(exc).__name__}: {exc}") from None
 
 
-def _targets(count: int) -> str:
-    return f"{count} target" if count == 1 else f"{count} targets"
-
-
-def _count(count: int, what: str) -> str:
-    return f"{count} {what}" if count == 1 else f"{count} {what}s"
-
-
 def _check(plan_path: str, out: TextIO) -> int:
     from .plan import load
+    from .plan._plan import _count
 
     report: Report = load(plan_path).check()
     total = len(report.entries)
@@ -382,7 +375,7 @@ def _check(plan_path: str, out: TextIO) -> int:
         counts.append(f"{len(report.pending)} pending (their module is not installed here)")
     if report.warnings:
         counts.append(_count(len(report.warnings), "warning"))
-    print(f"{plan_path}: {', '.join(counts)} ({_targets(total)} in the plan)", file=out)
+    print(f"{plan_path}: {', '.join(counts)} ({_count(total, 'target')} in the plan)", file=out)
     _findings([*report.errors, *report.pending, *report.warnings], out)
     return 1
 
@@ -394,6 +387,7 @@ def _findings(findings: Sequence[Finding], out: TextIO) -> None:
 
 def _show(plan_path: str, out: TextIO, *, as_json: bool = False) -> int:
     from .plan import Entry, load
+    from .plan._plan import _count, _heading
 
     plan = load(plan_path)
     entries = plan.entries()
@@ -417,11 +411,11 @@ def _show(plan_path: str, out: TextIO, *, as_json: bool = False) -> int:
     for count, what in ((pending, "pending"), (absent, "absent"), (missing, "missing")):
         if count:
             counts += f", {count} {what}"
-    print(f"{plan_path}: {_targets(len(entries))} ({counts})", file=out)
+    print(f"{plan_path}: {_count(len(entries), 'target')} ({counts})", file=out)
 
     groups: list[tuple[str, list[tuple[str, Entry]]]] = []
     for entry in entries:
-        section = f"[[{entry.section}]]" if "[" in entry.key.split(".")[0] else f"[{entry.section}]"
+        section = _heading(entry.section)
         # "requests to http://host/API" is no target string
         module, sep, name = ("", "", "") if " " in entry.target else entry.target.partition(":")
         heading = f"{section} {module}" if sep else f"{section} http"

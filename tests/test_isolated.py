@@ -13,6 +13,7 @@ import pytest
 
 from eventweave import Emit, Signal, mark, silent, weave, woven
 from eventweave._advice import is_silent, triggered_action
+from eventweave.plan import load
 from eventweave.rest import AfterCreate, BeforeCreate
 from eventweave.rest import registry as rest_registry
 from eventweave.testing import capture, isolated
@@ -180,6 +181,32 @@ def test_marker_still_waiting_for_its_module_is_dropped(module_not_imported: str
     assert not is_silent(module.Service.call)
 
 
+def test_start_up_plans_marker_applied_on_import_inside_stays(
+    module_not_imported: str, tmp_path: Path
+) -> None:
+    plan = tmp_path / "weave.toml"
+    plan.write_text(f'[rest]\nsilent = ["{module_not_imported}:Service.call"]\n', encoding="utf-8")
+    load(plan).apply()
+    with isolated():
+        module = __import__(module_not_imported)
+        assert is_silent(module.Service.call)
+    assert is_silent(module.Service.call)
+
+
+def test_marker_waiting_from_before_and_from_inside_undoes_only_the_inner_one(
+    module_not_imported: str,
+) -> None:
+    mark(f"{module_not_imported}:Service.call", silent=True)
+    with isolated():
+        mark(f"{module_not_imported}:Service.call", trigger_instead="update")
+        with isolated():
+            module = __import__(module_not_imported)
+            assert triggered_action(module.Service.call) == "update"
+        assert triggered_action(module.Service.call) == "update"
+    assert is_silent(module.Service.call)
+    assert triggered_action(module.Service.call) is None
+
+
 def test_silenced_woven_method_emits_again_after_the_block() -> None:
     signal = Signal()
     weave((Invoice, "pay"), Emit(post=signal))
@@ -238,3 +265,16 @@ def test_isolated_leaves_signal_receivers_alone() -> None:
     with isolated():
         signal.connect(receiver)
     assert signal.receivers
+
+
+def test_plan_applied_in_each_of_two_blocks_subscribes_in_each(tmp_path: Path) -> None:
+    plan = tmp_path / "weave.toml"
+    plan.write_text(
+        f'[[connect]]\nreceiver = "{__name__}:on_create"\nevents = ["AfterCreate"]\n',
+        encoding="utf-8",
+    )
+    for _ in range(2):
+        with isolated():
+            load(plan).apply()
+            assert len(rest_registry.receivers) == 1
+        assert rest_registry.receivers == ()

@@ -25,6 +25,7 @@ RANK = {
     "plan": 4,
     "_cli": 4,
     "_bootstrap": 4,
+    "_environment": 4,
     "_boot": 4,
     "__main__": 4,
     "_demo": 4,

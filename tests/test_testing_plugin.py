@@ -138,6 +138,29 @@ def test_rest_subscriptions_made_by_a_test_are_gone_after_it(suite: pytest.Pytes
     run(suite).assert_outcomes(passed=2)
 
 
+def test_plan_applied_by_two_tests_subscribes_in_each(suite: pytest.Pytester) -> None:
+    suite.makefile(
+        ".toml",
+        weave='[[connect]]\nreceiver = "conftest:audit"\nevents = ["BeforeCreate"]\n',
+    )
+    suite.makepyfile(
+        """
+        import pytest
+
+        from eventweave.plan import load
+        from eventweave.rest import registry
+
+        from conftest import audit
+
+        @pytest.mark.parametrize("run", [1, 2])
+        def test_applies_the_plan(run):
+            load("weave.toml").apply()
+            assert len(registry.receivers) == 2
+        """
+    )
+    run(suite).assert_outcomes(passed=2)
+
+
 def test_fake_vidispine_fixture_unweaves_its_http_instrumentation(
     suite: pytest.Pytester,
 ) -> None:

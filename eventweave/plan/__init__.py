@@ -65,10 +65,10 @@ the order sections are applied in. A section:
   and returns the weavings made; ``modules`` are the application modules it
   is about (``check`` imports them first; with ``wait=True`` applying waits
   for the first one to be imported); ``rows`` are what ``eventweave show``
-  lists; ``emits`` the signals a trace listens to. An effect that is not a
-  weaving (a marker, a receiver) registers its undo with
-  ``context.on_undo()``, so that ``check``, which applies the plan and takes
-  it back, leaves nothing behind.
+  lists; ``emits`` the signals a trace listens to. ``check`` applies the plan
+  and takes it back, leaving nothing behind: weavings and markers are undone
+  by themselves, a receiver or tracer is made through ``once()``, and any
+  other effect registers its undo with ``context.on_undo()``.
 
 ``apply``, ``check``, ``show`` and ``eventweave run --trace`` all go through
 the items, so they cannot disagree about a section. A section that belongs to

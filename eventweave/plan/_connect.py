@@ -124,7 +124,7 @@ class Connect(Section):
                 connect(proxy, weak=False)
                 return lambda: found.disconnect(proxy)
 
-            once(context, ("connect", id(found), *key), attach)
+            once(context, ("connect", id(found), *key), attach, on=found)
             return []
 
         row = Row(signal.where, self.receiver.text, f"receives {signal.name}")
@@ -160,7 +160,7 @@ class Connect(Section):
                 subscribe(proxy, classes)
                 return lambda: found.unsubscribe(proxy)
 
-            once(context, ("connect", id(found), *key), attach)
+            once(context, ("connect", id(found), *key), attach, on=found)
             return []
 
         row = Row(where, self.receiver.text, "receives " + ", ".join(self.events))

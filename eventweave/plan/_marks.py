@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .._advice import is_silent, mark, triggered_action
+from .._advice import mark
 from .._weaving import WeaveError, Weaving
 from ._errors import Where
 from ._section import Context, Item, Row
-from ._values import Table, action, check_target, kind, resolve_target
+from ._values import Table, action, check_target, kind
 
 __all__ = ["MARK_KEYS", "read_marks"]
 
@@ -49,8 +49,6 @@ def _item(
     where: Where, target: str, row: Row, *, silent: bool = False, instead: str | None = None
 ) -> Item:
     def run(context: Context) -> list[Weaving]:
-        if context.rehearsal:
-            _remember(context, target, silent=silent, instead=instead)
         try:
             if silent:
                 mark(target, silent=True)
@@ -62,16 +60,3 @@ def _item(
 
     module = target.partition(":")[0]
     return Item(where, run, modules=(module,), rows=(row,))
-
-
-def _remember(context: Context, target: str, *, silent: bool, instead: str | None) -> None:
-    """Have the rehearsal put back the marker ``target`` had before."""
-    found, problem = resolve_target(target)
-    if problem is not None:
-        return  # marking fails too, and changes nothing
-    if silent and not is_silent(found):
-        context.on_undo(lambda: mark(target, silent=False))
-    elif not silent:
-        before = triggered_action(found)
-        if before != instead:
-            context.on_undo(lambda: mark(target, trigger_instead=before or False))

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .._weaving import WeaveError, Weaving, parse_target, when_imported, woven
+from .._advice import _record_made
+from .._weaving import WeaveError, Weaving, parse_target, when_imported
 from .._weaving._targets import imported
 from ._connect import Connect
 from ._errors import PlanError, Scrubber, label
 from ._portal import Portal
 from ._relay import RelaySection
 from ._rest import Rest
-from ._section import Context, Emitted, Item, Row, Section
+from ._section import Context, Emitted, Item, Row, Section, record_done
 from ._text import Document, parse
 from ._values import Table, kind, resolve_target, try_import
 from ._vidispine import Vidispine
@@ -305,8 +306,9 @@ class Plan:
         return report
 
     def _rehearse(self, items: list[Item], report: Report) -> None:
-        context = Context(self, rehearsal=True)
-        before = {id(weaving) for weaving in woven()}
+        undo_made = _record_made()
+        undo_done = record_done()
+        context = Context(self, rehearsal=True)  # after record_done(): its once() are recorded
         try:
             with _captured_logs() as records:
                 for item in items:
@@ -323,10 +325,13 @@ class Plan:
                         found = Finding(level, self.path, item.where.line, item.where.key, message)
                         (report.warnings if level == "warning" else report.errors).append(found)
         finally:
-            for weaving in reversed(woven()):
-                if id(weaving) not in before:
-                    weaving.unweave()
-            context.undo()
+            try:
+                undo_made()
+            finally:
+                try:
+                    undo_done()
+                finally:
+                    context.undo()
 
     def _importable(self, item: Item, report: Report) -> bool:
         """Import the item's modules; record it pending or in error if one does not import."""

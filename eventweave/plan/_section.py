@@ -24,7 +24,7 @@ from ._values import ImportPath, Table
 if TYPE_CHECKING:
     from ._plan import Plan
 
-__all__ = ["Context", "Emitted", "Item", "Row", "Section", "once", "pair"]
+__all__ = ["Context", "Emitted", "Item", "Row", "Section", "once", "pair", "record_done"]
 
 
 # Made per entry of a plan: slots, and not frozen (a frozen dataclass's
@@ -88,6 +88,19 @@ class Emitted:
         return cls(name, path.module, find_in)
 
 
+class _DoneJournal:
+    """The keys once() took while a :func:`record_done` journal was open, and on what."""
+
+    __slots__ = ("closed", "made")
+
+    def __init__(self) -> None:
+        self.made: list[tuple[Hashable, object]] = []
+        self.closed = False
+
+
+_done_journals: list[_DoneJournal] = []
+
+
 class Context:
     """What an item's ``run`` is told while a plan is applied or rehearsed.
 
@@ -100,9 +113,12 @@ class Context:
         self.plan = plan
         self.rehearsal = rehearsal
         self._undo: list[Callable[[], None]] = []
+        # record_done() journals open when applying began: what a part waiting
+        # for its module makes later is theirs, not a journal's opened since.
+        self.journals = tuple(_done_journals)
 
     def on_undo(self, undo: Callable[[], None]) -> None:
-        """Register how to take back an effect that is no weaving (a marker, a receiver)."""
+        """Register how to take back an effect that is no weaving, marker or once() (a relay)."""
         if self.rehearsal:
             self._undo.append(undo)
 
@@ -117,7 +133,43 @@ _done: dict[Hashable, Callable[[], object]] = {}
 _done_lock = threading.Lock()
 
 
-def once(context: Context, key: Hashable, do: Callable[[], Callable[[], object]]) -> None:
+def record_done() -> Callable[..., None]:
+    """Record the effects :func:`once` makes from now on; the function returned takes them back.
+
+    It undoes them newest first and forgets their keys, so applying the plan
+    again makes them again (``eventweave.testing.isolated`` and the rehearsal of
+    ``check`` undo through it). Called with ``on=obj``, it takes back only the
+    effects made on ``obj`` (a registry whose subscriptions are restored anyway)
+    and leaves the rest in force. Either way it stops recording.
+    """
+    journal = _DoneJournal()
+    with _done_lock:
+        _done_journals.append(journal)
+
+    def undo(*, on: object = None) -> None:
+        with _done_lock:
+            if journal.closed:
+                return
+            journal.closed = True
+            _done_journals.remove(journal)
+        for key, target in reversed(journal.made):
+            if on is not None and target is not on:
+                continue
+            with _done_lock:
+                take_back = _done.pop(key, None)
+            if take_back is not None:
+                take_back()
+
+    return undo
+
+
+def once(
+    context: Context,
+    key: Hashable,
+    do: Callable[[], Callable[[], object]],
+    *,
+    on: object = None,
+) -> None:
     """Make an effect that is no weaving (a receiver connected, a tracer) once per process.
 
     Applying a plan again, or another plan naming the same thing, finds ``key``
@@ -125,12 +177,17 @@ def once(context: Context, key: Hashable, do: Callable[[], Callable[[], object]]
 
     :param key: what the effect is, by value and by the ids of the objects it touches.
     :param do: makes the effect; returns the function that takes it back, which
-        ``check`` calls after its rehearsal.
+        :func:`record_done` calls (``check`` after its rehearsal, ``isolated()``).
+    :param on: the object the effect is made on (a signal, a registry), for
+        :func:`record_done`.
     """
     with _done_lock:
         if key in _done:
             return
         _done[key] = _nothing  # taken: another thread applying the same finds it
+        for journal in context.journals:
+            if not journal.closed:
+                journal.made.append((key, on))
     try:
         undo = do()
     except BaseException:
@@ -139,13 +196,6 @@ def once(context: Context, key: Hashable, do: Callable[[], Callable[[], object]]
         raise
     with _done_lock:
         _done[key] = undo
-
-    def take_back() -> None:
-        undo()
-        with _done_lock:
-            _done.pop(key, None)
-
-    context.on_undo(take_back)
 
 
 def _nothing() -> None:

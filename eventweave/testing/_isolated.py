@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from eventweave import rest, woven
-from eventweave._advice import _record_marks
+from eventweave import rest
+from eventweave._advice import _record_made
+from eventweave.plan._section import record_done
 
 if TYPE_CHECKING:
     from eventweave.rest import EventRegistry
@@ -29,26 +30,46 @@ def isolated() -> Iterator[None]:
     - every marker set inside (:func:`~eventweave.mark`, :func:`~eventweave.silent`,
       :func:`~eventweave.trigger_instead`) is put back as it was, and a ``mark()``
       still waiting for its module's import is dropped;
+    - what a plan applied inside connected (``[[connect]]`` receivers, ``[otel]``
+      tracers) is taken back, so applying it again in a later block connects it again;
     - ``eventweave.rest.registry`` gets back the subscriptions it had on entry.
 
-    Blocks nest. Signal receivers are not tracked: use ``weak=True`` receivers,
+    Blocks nest. Other signal receivers are not tracked: use ``weak=True`` receivers,
     ``Signal.connected_to`` or :func:`~eventweave.testing.capture` for those.
     Also the ``eventweave_isolated`` pytest fixture.
     """
-    before = woven()
-    known = {id(weaving) for weaving in before}
-    undo_marks = _record_marks()
+    undo_made = _record_made()
+    undo_done = record_done()
     registry = rest.registry
     subscriptions = registry.receivers
     try:
         yield
     finally:
         try:
-            for weaving in reversed(woven()):
-                if id(weaving) not in known:
-                    weaving.unweave()
+            undo_made()
         finally:
-            undo_marks()
+            try:
+                undo_done()
+            finally:
+                restore_subscriptions(registry, subscriptions)
+
+
+@contextlib.contextmanager
+def subscriptions_kept() -> Iterator[None]:
+    """Give ``eventweave.rest.registry`` back, on exit, the subscriptions it had on entry.
+
+    A plan applied inside that subscribed on it is told so, and subscribes
+    again when applied again.
+    """
+    registry = rest.registry
+    subscriptions = registry.receivers
+    undo_done = record_done()
+    try:
+        yield
+    finally:
+        try:
+            undo_done(on=registry)
+        finally:
             restore_subscriptions(registry, subscriptions)
 
 

@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from eventweave import rest
-
 from ._capture import CapturedEvent
 from ._capture import capture as _capture
-from ._isolated import isolated, restore_subscriptions
+from ._isolated import isolated, subscriptions_kept
 
 
 @pytest.fixture
@@ -47,9 +45,8 @@ def eventweave_isolated() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _eventweave_rest_subscriptions() -> Iterator[None]:
-    saved = rest.registry.receivers
-    yield
-    restore_subscriptions(rest.registry, saved)
+    with subscriptions_kept():
+        yield
 
 
 @pytest.fixture
