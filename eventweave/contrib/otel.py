@@ -38,8 +38,18 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     )
     raise ImportError(msg) from exc
 
-from eventweave._advice import MASK, SECRET_NAMES, is_secret
-from eventweave._listen import SourceName, is_event_class, is_source, listen, name_sources
+from eventweave._listen import (
+    SKIP,
+    SourceName,
+    exception_message,
+    exception_stacktrace,
+    is_event_class,
+    is_source,
+    listen,
+    name_sources,
+    scalar,
+    shown,
+)
 from eventweave._signals import _describe
 from eventweave._version import __version__
 from eventweave._weaving import Weaving
@@ -52,7 +62,6 @@ __all__ = ["Tracing", "trace"]
 
 Attributes = dict[str, AttributeValue]
 
-_SCALARS = (str, bool, int, float)
 # Sent with every Emit signal and redundant with the parameters sent by name.
 _NOT_ATTRIBUTES = frozenset({"args", "kwargs", "signal", "exception"})
 
@@ -96,32 +105,17 @@ def _partner(cls: type) -> type | None:
     return partner if isinstance(partner, type) else None
 
 
-def _scalar(value: Any) -> AttributeValue | None:
-    if isinstance(value, _SCALARS):
-        return value
-    if value is None:
-        return None
-    try:
-        return str(value)
-    except Exception:  # a __str__ that fails must not break the traced call
-        return f"<{type(value).__qualname__}>"
-
-
 def _signal_attributes(sender: Any, named: dict[str, Any]) -> Attributes:
     attributes: Attributes = {}
     if sender is not None:
-        attributes["sender"] = sender if isinstance(sender, _SCALARS) else _describe(sender)
+        found = scalar("", sender)
+        attributes["sender"] = _describe(sender) if found is SKIP else found
     for key, value in named.items():
         if key in _NOT_ATTRIBUTES or value is None:
             continue
-        if is_secret(key, SECRET_NAMES):
-            attributes[key] = MASK
-        elif key == "instance":
-            instance = _scalar(value)
-            if instance is not None:
-                attributes["instance"] = instance
-        elif isinstance(value, _SCALARS):
-            attributes[key] = value
+        found = shown(value) if key == "instance" else scalar(key, value)
+        if found is not SKIP and found is not None:
+            attributes[key] = found
     return attributes
 
 
@@ -161,7 +155,12 @@ class _Open:
         if self.finalizer is not None:
             self.finalizer.detach()
         if exception is not None:
-            self.span.record_exception(exception)
+            # The SDK would show str(exception) as it is: a URL's password with it.
+            masked: Attributes = {
+                "exception.message": exception_message(exception),
+                "exception.stacktrace": exception_stacktrace(exception),
+            }
+            self.span.record_exception(exception, masked)
         if description is not None:
             self.span.set_status(Status(StatusCode.ERROR, description))
         self.span.end()
@@ -335,7 +334,7 @@ class Tracing:
             ),
             len(pairs) - 1,
         )
-        description = f"{type(exception).__qualname__}: {exception}"
+        description = f"{type(exception).__qualname__}: {exception_message(exception)}"
         self._close_at(pairs, index, description=description, exception=exception)
         return True
 
@@ -364,7 +363,7 @@ def _add_event(name: str, attributes: Attributes, exception: BaseException | Non
         return
     if exception is not None:
         attributes["exception.type"] = type(exception).__qualname__
-        attributes["exception.message"] = str(exception)
+        attributes["exception.message"] = exception_message(exception)
     span.add_event(name, attributes)
 
 

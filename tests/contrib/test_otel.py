@@ -144,6 +144,69 @@ def test_secret_arguments_are_masked_whoever_sends_them(
     }
 
 
+SECRET_URL = "http://admin:hunter2@vs.example/API?password=qwerty7"
+SECRET_VALUES = ("hunter2", "qwerty7")
+
+
+def all_attributes(exporter: InMemorySpanExporter) -> str:
+    """Every attribute, event attribute and status of the finished spans, as one text."""
+    texts = []
+    for span in exporter.get_finished_spans():
+        texts += [repr(dict(span.attributes or {})), repr(span.status.description)]
+        texts += [repr((event.name, dict(event.attributes or {}))) for event in span.events]
+    return "\n".join(texts)
+
+
+class _Remote:
+    def __str__(self) -> str:
+        return f"remote at {SECRET_URL}"
+
+
+def test_urls_in_arguments_instance_and_exception_lose_their_secrets(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    start(traced, provider, audit)
+    failure = ConnectionError(f"cannot reach {SECRET_URL}")
+    with tracer.start_as_current_span("request"):
+        audit.send(SECRET_URL, url=SECRET_URL, instance=_Remote(), exception=failure)
+    (event,) = only(exporter, "request").events
+    attributes = dict(event.attributes or {})
+    masked = f"http://admin:{MASK}@vs.example/API?password={MASK}"
+    assert attributes["sender"] == masked
+    assert attributes["url"] == masked
+    assert attributes["instance"] == f"remote at {masked}"
+    assert attributes["exception.message"] == f"cannot reach {masked}"
+    text = all_attributes(exporter)
+    assert not [secret for secret in SECRET_VALUES if secret in text]
+
+
+def test_a_failed_span_records_its_exception_without_the_secrets(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    start(traced, provider, pre_pay, post_pay, pay_failed, spans=True)
+    with tracer.start_as_current_span("request"):
+        pre_pay.send(Invoice, method="pay", instance=_Remote(), note=SECRET_URL)
+        try:
+            try:
+                raise KeyError(SECRET_URL)
+            except KeyError as cause:
+                raise ConnectionError(f"cannot reach {SECRET_URL}") from cause
+        except ConnectionError as exc:
+            pay_failed.send(Invoice, method="pay", exception=exc)
+    pay = only(exporter, "pay")
+    masked = f"http://admin:{MASK}@vs.example/API?password={MASK}"
+    assert pay.status.description == f"ConnectionError: cannot reach {masked}"
+    (recorded,) = pay.events
+    attributes = dict(recorded.attributes or {})
+    assert attributes["exception.message"] == f"cannot reach {masked}"
+    stacktrace = str(attributes["exception.stacktrace"])
+    assert f"ConnectionError: cannot reach {masked}" in stacktrace
+    assert f"KeyError: 'http://admin:{MASK}@vs.example" in stacktrace
+    assert dict(pay.attributes or {})["note"] == masked
+    text = all_attributes(exporter)
+    assert not [secret for secret in SECRET_VALUES if secret in text]
+
+
 def test_an_instance_that_is_no_scalar_is_given_as_its_text(
     provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
 ) -> None:
