@@ -44,7 +44,6 @@ from eventweave._listen import (
     exception_message,
     exception_stacktrace,
     is_event_class,
-    is_source,
     listen,
     name_sources,
     scalar,
@@ -237,7 +236,7 @@ class Tracing:
     def _connect(self) -> None:
         try:
             for source in self.signals:
-                self._disconnects.append(listen(source, self._on_event))
+                self._disconnects.append(listen(source, self._on_event, caller="trace()"))
         except BaseException:
             self.close()
             raise
@@ -405,13 +404,6 @@ def trace(
     if not signals:
         msg = "trace() needs at least one signal or REST event class to trace"
         raise TypeError(msg)
-    for source in signals:
-        if not is_source(source):
-            msg = (
-                "trace() takes signals (objects with .connect) or REST event classes "
-                f"(eventweave.rest.AfterCreate ...), got {source!r}"
-            )
-            raise TypeError(msg)
     if not isinstance(spans, bool):
         msg = f"trace(spans=...): expected True or False, got {spans!r}"
         raise TypeError(msg)

@@ -596,7 +596,7 @@ def test_spans_need_the_after_class_of_each_before_class(provider: TracerProvide
 
 
 def test_trace_refuses_what_is_no_signal(provider: TracerProvider) -> None:
-    with pytest.raises(TypeError, match=r"trace\(\) takes signals .* got 'pre_pay'"):
+    with pytest.raises(TypeError, match=r"trace\(\): expected a signal .* got 'pre_pay'"):
         trace(audit, "pre_pay", tracer_provider=provider)
     assert not audit.receivers
 
