@@ -56,6 +56,7 @@ from eventweave.plan import Plan
 from eventweave.plan._section import Context, Item, Row, Section, once
 from eventweave.plan._sources import by_module, check_registry, read_sources, resolve_source
 from eventweave.plan._values import ImportPath, Table
+from eventweave.rest import AFTER_EVENTS, BEFORE_EVENTS, AfterEvent, BeforeEvent
 
 __all__ = ["Tracing", "trace"]
 
@@ -89,7 +90,33 @@ def _signal_role(where: SourceName) -> _Role:
     return _Role(where.name, "event", None, None)
 
 
+# eventweave's REST events pair through eventweave.rest's tables: the Before and
+# the After event of one action. The span is named after the Before class
+# without "Before": "Create", "UpdateMany".
+def _rest_roles() -> dict[type, _Role]:
+    roles: dict[type, _Role] = {}
+    for action, before in BEFORE_EVENTS.items():
+        span_name = before.__name__.removeprefix("Before")
+        roles[before] = _Role(before.__name__, "start", ("eventweave.rest", action), span_name)
+    for action, after in AFTER_EVENTS.items():
+        roles[after] = _Role(after.__name__, "end", ("eventweave.rest", action), None)
+    return roles
+
+
+_REST_ROLES = _rest_roles()
+_AFTER_OF: dict[type, type] = {
+    BeforeEvent: AfterEvent,  # every Before event is ended by an After event
+    **{before: AFTER_EVENTS[action] for action, before in BEFORE_EVENTS.items()},
+}
+
+
 def _event_class_role(cls: type) -> _Role:
+    """The role of a REST event class: from the tables, or, for a class of the
+    application's own, from its name (``BeforeArchive`` with ``AfterArchive`` of
+    its module)."""
+    role = _REST_ROLES.get(cls)
+    if role is not None:
+        return role
     name = cls.__name__
     for prefix, kind in (("Before", "start"), ("After", "end")):
         action = name.removeprefix(prefix)
@@ -99,7 +126,11 @@ def _event_class_role(cls: type) -> _Role:
 
 
 def _partner(cls: type) -> type | None:
-    """The After class of a Before class, from the module defining it."""
+    """The After class that ends the spans of a Before class, or None for no Before class."""
+    if cls in _AFTER_OF:
+        return _AFTER_OF[cls]
+    if cls in _REST_ROLES or not cls.__name__.startswith("Before"):
+        return None
     partner = getattr(sys.modules.get(cls.__module__), "After" + cls.__name__[6:], None)
     return partner if isinstance(partner, type) else None
 
@@ -224,7 +255,7 @@ class Tracing:
                         f"end; trace its post signal ({post}) too"
                     )
                     raise ValueError(msg)
-            elif source.__name__.startswith("Before"):
+            else:
                 partner = _partner(source)
                 if partner is not None and not any(issubclass(partner, c) for c in classes):
                     msg = (
@@ -383,9 +414,12 @@ def trace(
     current itself until its post event ends it: signals pair by name
     (``vidispine_pre_create`` with ``vidispine_post_create``, ``pre_pay`` with
     ``post_pay``; the span is named without ``pre``: ``vidispine_create``), event
-    classes by action (``BeforeCreate`` with ``AfterCreate``; the span is named
-    ``Create``). An event carrying ``exception`` ends the innermost open span of
-    the same sender and method with status ERROR and the exception recorded. Pairs
+    classes by action, as ``eventweave.rest.BEFORE_EVENTS`` and ``AFTER_EVENTS``
+    list them (``BeforeCreate`` with ``AfterCreate``; the span is named
+    ``Create``), and classes of the application's own by name (``BeforeArchive``
+    with ``AfterArchive`` of its module). An event carrying ``exception`` ends
+    the innermost open span of the same sender and method with status ERROR and
+    the exception recorded (its message masked as the attributes are). Pairs
     are matched within the current thread or asyncio task, innermost first; a span
     whose post never came is ended, with status ERROR, when an enclosing pair ends
     (or, for a REST action that raised, when its view is collected). Other events

@@ -22,7 +22,15 @@ from opentelemetry.trace import StatusCode, Tracer, get_current_span
 
 from eventweave import MASK, Emit, Signal, weave
 from eventweave.contrib.otel import Tracing, trace
-from eventweave.rest import AfterCreate, AfterEvent, BeforeCreate, BeforeEvent, instrument_view
+from eventweave.rest import (
+    AFTER_EVENTS,
+    BEFORE_EVENTS,
+    AfterCreate,
+    AfterEvent,
+    BeforeCreate,
+    BeforeEvent,
+    instrument_view,
+)
 from eventweave.rest import registry as rest_registry
 from eventweave.vidispine import instrument_helpers
 from eventweave.vidispine.client import Conflict, UserHelper, VidispineAPI
@@ -558,6 +566,48 @@ def test_a_before_after_pair_becomes_a_child_span_named_after_the_action(
     create = only(exporter, "Create")
     assert parent_of(create) == span_id(only(exporter, "request"))
     assert create.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.parametrize("action", sorted(BEFORE_EVENTS))
+def test_each_before_event_pairs_with_the_after_event_of_its_action(
+    action: str,
+    provider: TracerProvider,
+    tracer: Tracer,
+    exporter: InMemorySpanExporter,
+    traced: list[Tracing],
+) -> None:
+    before, after = BEFORE_EVENTS[action], AFTER_EVENTS[action]
+    with pytest.raises(ValueError, match=f"{before.__name__} opens a span .* {after.__name__}"):
+        trace(before, spans=True, tracer_provider=provider)
+    start(traced, provider, before, after, spans=True)
+    with tracer.start_as_current_span("request"):
+        rest_registry.notify(before(Story, None))
+        rest_registry.notify(after(Story, None))
+    span = only(exporter, before.__name__.removeprefix("Before"))
+    assert span.status.status_code is StatusCode.UNSET
+    assert parent_of(span) == span_id(only(exporter, "request"))
+
+
+class BeforeArchive(BeforeEvent):
+    """An event class of the application's own: it pairs by name."""
+
+
+class AfterArchive(AfterEvent):
+    pass
+
+
+def test_event_classes_of_the_application_pair_by_name(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    with pytest.raises(ValueError, match=r"BeforeArchive opens a span .* trace AfterArchive"):
+        trace(BeforeArchive, spans=True, tracer_provider=provider)
+    start(traced, provider, BeforeArchive, AfterArchive, spans=True)
+    with tracer.start_as_current_span("request"):
+        rest_registry.notify(BeforeArchive(Story, None))
+        rest_registry.notify(AfterArchive(Story, None))
+    archive = only(exporter, "Archive")
+    assert archive.status.status_code is StatusCode.UNSET
+    assert parent_of(archive) == span_id(only(exporter, "request"))
 
 
 @pytest.mark.usefixtures("rest_view")
