@@ -406,9 +406,11 @@ def trace(
     the signal (``vidispine_post_modify``) or event class (``AfterCreate``), with
     the attributes ``sender`` (``module:qualname``), ``method``, ``instance`` and
     every argument that is a string, number or boolean; arguments named like
-    secrets are :data:`eventweave.MASK`. An event carrying ``exception`` (such as
-    ``vidispine_failed``) adds ``exception.type`` and ``exception.message``. REST
-    events give ``sender`` (the view class), ``model`` and ``fields`` (the names).
+    secrets are :data:`eventweave.MASK`, and so are the passwords and secret
+    parameters of URLs in text, as in the trace of ``eventweave run``. An event
+    carrying ``exception`` (such as ``vidispine_failed``) adds ``exception.type``
+    and ``exception.message``. REST events give ``sender`` (the view class),
+    ``model`` and ``fields`` (the names).
 
     With ``spans=True`` each pre/post pair becomes a child span of the current span,
     current itself until its post event ends it: signals pair by name
