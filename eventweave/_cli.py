@@ -236,10 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._demo import run_demo
 
         return run_demo(sys.stdout)
-    except PlanError as exc:
-        print(f"eventweave {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except _Refused as exc:
+    except (PlanError, _Refused) as exc:
         print(f"eventweave {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -8,25 +8,40 @@ reach each of them the same way: through :func:`listen` as
 ``callback(source, sender, named)``, or, where every call counts (the relay's
 emitting side), through :func:`connect_receiver` and :func:`subscribe`, which
 add no frame of their own for eventweave's and Django's signals.
+
+What they show of an event goes through the same few functions too
+(:func:`scalar`, :func:`shown`, :func:`exception_message`): the values of
+secret-named arguments are :data:`eventweave.MASK`, and text is scrubbed of the
+passwords and secret parameters of the URLs in it.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import traceback
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, Final, NamedTuple, TypeGuard
 
+from ._advice import MASK, SECRET_NAMES, is_secret
+from ._signals import _describe
 from .rest import RequestEvent
 from .rest import registry as default_registry
 
 __all__ = [
+    "SKIP",
     "Listener",
     "SourceName",
     "connect_receiver",
+    "exception_message",
+    "exception_stacktrace",
     "is_event_class",
     "is_source",
     "listen",
+    "masked_text",
     "name_sources",
+    "scalar",
+    "shown",
     "subscribe",
 ]
 
@@ -100,7 +115,9 @@ def subscribe(
     return lambda: found.unsubscribe(subscriber, event_class)
 
 
-def listen(source: Any, callback: Listener, *, registry: Any = None) -> Callable[[], object]:
+def listen(
+    source: Any, callback: Listener, *, registry: Any = None, caller: str | None = None
+) -> Callable[[], object]:
     """Call ``callback`` for every event ``source`` emits; return the function that stops it.
 
     :param source: an eventweave, Django or blinker signal (anything with
@@ -110,6 +127,8 @@ def listen(source: Any, callback: Listener, *, registry: Any = None) -> Callable
         :data:`Listener`. It is held strongly until the returned function is called.
     :param registry: where REST events are notified; ``eventweave.rest.registry``
         by default.
+    :param caller: the public function listening (``"capture()"``), named in the
+        error message.
     :raises TypeError: when ``source`` is neither.
     """
     if is_event_class(source):
@@ -124,7 +143,7 @@ def listen(source: Any, callback: Listener, *, registry: Any = None) -> Callable
             f"expected a signal (an object with .connect) or a REST event class such as "
             f"eventweave.rest.AfterCreate, got {source!r}"
         )
-        raise TypeError(msg)
+        raise TypeError(f"{caller}: {msg}" if caller else msg)
 
     def receiver(signal: Any = None, sender: Any = None, **named: Any) -> None:
         callback(source, sender, named)
@@ -179,3 +198,96 @@ def name_sources(sources: Iterable[Any]) -> list[SourceName]:
         else SourceName("", f"{type(source).__name__}@{id(source):#x}")
         for source in sources
     ]
+
+
+# -- what a listener shows of an event -----------------------------------------------
+
+SKIP: Final = object()
+"""What :func:`scalar` returns for a value that is no scalar: leave it out."""
+
+_SCALARS = (str, bool, int, float)
+# An absolute URL inside a longer text (an exception's message, a note): up to
+# the first blank, quote or bracket that cannot be part of it.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>()\[\]{}`]+")
+
+
+def masked_text(text: str) -> str:
+    """``text`` with its secrets masked: read whole as JSON, XML, a URL or a form, and
+    each URL inside it (``could not reach http://user:pw@host/...``) as a URL."""
+    from .vidispine._masking import mask_text  # parses URLs, forms, JSON, XML
+
+    masked = mask_text(text)
+    if not isinstance(masked, str):  # pragma: no cover - str in, str out
+        return MASK
+    return _mask_urls_in(masked)
+
+
+def _mask_urls_in(text: str) -> str:
+    """``text`` with each absolute URL in it masked, the rest left as it is."""
+    if "://" not in text:
+        return text
+    from .vidispine._masking import mask_url
+
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group()), text)
+
+
+def scalar(name: str, value: Any) -> Any:
+    """The argument ``name=value`` as a listener shows it, or :data:`SKIP` when it is
+    no scalar (``None``, a string, a boolean or a number).
+
+    The value of a secret-named argument is :data:`eventweave.MASK`; a string is
+    scrubbed by :func:`masked_text`.
+    """
+    if value is not None and not isinstance(value, _SCALARS):
+        return SKIP
+    if value is not None and name and is_secret(name, SECRET_NAMES):
+        return MASK
+    return masked_text(value) if isinstance(value, str) else value
+
+
+def shown(value: Any) -> Any:
+    """A sender or instance as a listener shows it: a scalar as :func:`scalar` does, a
+    class or function by its ``module:qualname``, anything else as its ``str()``,
+    masked (``<Type>`` when that fails)."""
+    found = scalar("", value)
+    if found is not SKIP:
+        return found
+    if isinstance(value, type) or callable(value):
+        return _describe(value)
+    try:
+        return masked_text(str(value))
+    except Exception:  # a __str__ that fails must not break the call being observed
+        return f"<{type(value).__qualname__}>"
+
+
+def exception_message(exception: BaseException) -> str:
+    """``str(exception)``, masked (a URL in it loses its password and secret parameters)."""
+    try:
+        return masked_text(str(exception))
+    except Exception:
+        return f"<{type(exception).__qualname__}>"
+
+
+def exception_stacktrace(exception: BaseException) -> str:
+    """The traceback of ``exception`` as Python prints it, with the message of each
+    exception in its chain masked as :func:`exception_message` does."""
+    try:
+        text = "".join(traceback.format_exception(exception))
+    except Exception:
+        return f"{type(exception).__qualname__}: {exception_message(exception)}"
+    seen: set[int] = set()
+    pending = [exception]
+    while pending:
+        chain = pending.pop()
+        if id(chain) in seen:
+            continue
+        seen.add(id(chain))
+        try:
+            raw = str(chain)
+        except Exception:
+            raw = ""
+        masked = exception_message(chain)
+        if raw and masked != raw:
+            text = text.replace(raw, masked)
+        pending += [e for e in (chain.__cause__, chain.__context__) if e is not None]
+    return _mask_urls_in(text)

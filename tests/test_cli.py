@@ -395,6 +395,29 @@ def test_run_trace_file_collects_the_lines_of_every_process(tmp_path: Path) -> N
     assert trace_lines(result.stderr) == []
 
 
+def test_trace_lines_mask_urls_in_arguments_instance_and_exception(tmp_path: Path) -> None:
+    from eventweave.plan._trace import Trace
+
+    url = "http://admin:hunter2@vs.example/API?password=qwerty7"
+    masked = f"http://admin:{eventweave.MASK}@vs.example/API?password={eventweave.MASK}"
+
+    class Remote:
+        def __str__(self) -> str:
+            return f"remote at {url}"
+
+    path = tmp_path / "trace.jsonl"
+    trace = Trace(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    failure = ConnectionError(f"cannot reach {url}")
+    trace.event("pay_failed", url, {"url": url, "instance": Remote(), "exception": failure})
+    trace.close()
+    text = path.read_text()
+    (line,) = trace_lines(text)
+    assert (line["sender"], line["url"]) == (masked, masked)
+    assert line["instance"] == f"remote at {masked}"
+    assert line["exception"] == f"ConnectionError: cannot reach {masked}"
+    assert "hunter2" not in text and "qwerty7" not in text
+
+
 def test_run_log_info_says_when_the_plan_is_applied(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     result = eventweave_cli("run", "--log", "info", "--", sys.executable, "main.py", cwd=app)

@@ -38,8 +38,17 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     )
     raise ImportError(msg) from exc
 
-from eventweave._advice import MASK, SECRET_NAMES, is_secret
-from eventweave._listen import SourceName, is_event_class, is_source, listen, name_sources
+from eventweave._listen import (
+    SKIP,
+    SourceName,
+    exception_message,
+    exception_stacktrace,
+    is_event_class,
+    listen,
+    name_sources,
+    scalar,
+    shown,
+)
 from eventweave._signals import _describe
 from eventweave._version import __version__
 from eventweave._weaving import Weaving
@@ -47,12 +56,12 @@ from eventweave.plan import Plan
 from eventweave.plan._section import Context, Item, Row, Section, once
 from eventweave.plan._sources import by_module, check_registry, read_sources, resolve_source
 from eventweave.plan._values import ImportPath, Table
+from eventweave.rest import AFTER_EVENTS, BEFORE_EVENTS, AfterEvent, BeforeEvent
 
 __all__ = ["Tracing", "trace"]
 
 Attributes = dict[str, AttributeValue]
 
-_SCALARS = (str, bool, int, float)
 # Sent with every Emit signal and redundant with the parameters sent by name.
 _NOT_ATTRIBUTES = frozenset({"args", "kwargs", "signal", "exception"})
 
@@ -81,7 +90,33 @@ def _signal_role(where: SourceName) -> _Role:
     return _Role(where.name, "event", None, None)
 
 
+# eventweave's REST events pair through eventweave.rest's tables: the Before and
+# the After event of one action. The span is named after the Before class
+# without "Before": "Create", "UpdateMany".
+def _rest_roles() -> dict[type, _Role]:
+    roles: dict[type, _Role] = {}
+    for action, before in BEFORE_EVENTS.items():
+        span_name = before.__name__.removeprefix("Before")
+        roles[before] = _Role(before.__name__, "start", ("eventweave.rest", action), span_name)
+    for action, after in AFTER_EVENTS.items():
+        roles[after] = _Role(after.__name__, "end", ("eventweave.rest", action), None)
+    return roles
+
+
+_REST_ROLES = _rest_roles()
+_AFTER_OF: dict[type, type] = {
+    BeforeEvent: AfterEvent,  # every Before event is ended by an After event
+    **{before: AFTER_EVENTS[action] for action, before in BEFORE_EVENTS.items()},
+}
+
+
 def _event_class_role(cls: type) -> _Role:
+    """The role of a REST event class: from the tables, or, for a class of the
+    application's own, from its name (``BeforeArchive`` with ``AfterArchive`` of
+    its module)."""
+    role = _REST_ROLES.get(cls)
+    if role is not None:
+        return role
     name = cls.__name__
     for prefix, kind in (("Before", "start"), ("After", "end")):
         action = name.removeprefix(prefix)
@@ -91,37 +126,26 @@ def _event_class_role(cls: type) -> _Role:
 
 
 def _partner(cls: type) -> type | None:
-    """The After class of a Before class, from the module defining it."""
+    """The After class that ends the spans of a Before class, or None for no Before class."""
+    if cls in _AFTER_OF:
+        return _AFTER_OF[cls]
+    if cls in _REST_ROLES or not cls.__name__.startswith("Before"):
+        return None
     partner = getattr(sys.modules.get(cls.__module__), "After" + cls.__name__[6:], None)
     return partner if isinstance(partner, type) else None
-
-
-def _scalar(value: Any) -> AttributeValue | None:
-    if isinstance(value, _SCALARS):
-        return value
-    if value is None:
-        return None
-    try:
-        return str(value)
-    except Exception:  # a __str__ that fails must not break the traced call
-        return f"<{type(value).__qualname__}>"
 
 
 def _signal_attributes(sender: Any, named: dict[str, Any]) -> Attributes:
     attributes: Attributes = {}
     if sender is not None:
-        attributes["sender"] = sender if isinstance(sender, _SCALARS) else _describe(sender)
+        found = scalar("", sender)
+        attributes["sender"] = _describe(sender) if found is SKIP else found
     for key, value in named.items():
         if key in _NOT_ATTRIBUTES or value is None:
             continue
-        if is_secret(key, SECRET_NAMES):
-            attributes[key] = MASK
-        elif key == "instance":
-            instance = _scalar(value)
-            if instance is not None:
-                attributes["instance"] = instance
-        elif isinstance(value, _SCALARS):
-            attributes[key] = value
+        found = shown(value) if key == "instance" else scalar(key, value)
+        if found is not SKIP and found is not None:
+            attributes[key] = found
     return attributes
 
 
@@ -161,7 +185,12 @@ class _Open:
         if self.finalizer is not None:
             self.finalizer.detach()
         if exception is not None:
-            self.span.record_exception(exception)
+            # The SDK would show str(exception) as it is: a URL's password with it.
+            masked: Attributes = {
+                "exception.message": exception_message(exception),
+                "exception.stacktrace": exception_stacktrace(exception),
+            }
+            self.span.record_exception(exception, masked)
         if description is not None:
             self.span.set_status(Status(StatusCode.ERROR, description))
         self.span.end()
@@ -226,7 +255,7 @@ class Tracing:
                         f"end; trace its post signal ({post}) too"
                     )
                     raise ValueError(msg)
-            elif source.__name__.startswith("Before"):
+            else:
                 partner = _partner(source)
                 if partner is not None and not any(issubclass(partner, c) for c in classes):
                     msg = (
@@ -238,7 +267,7 @@ class Tracing:
     def _connect(self) -> None:
         try:
             for source in self.signals:
-                self._disconnects.append(listen(source, self._on_event))
+                self._disconnects.append(listen(source, self._on_event, caller="trace()"))
         except BaseException:
             self.close()
             raise
@@ -335,7 +364,7 @@ class Tracing:
             ),
             len(pairs) - 1,
         )
-        description = f"{type(exception).__qualname__}: {exception}"
+        description = f"{type(exception).__qualname__}: {exception_message(exception)}"
         self._close_at(pairs, index, description=description, exception=exception)
         return True
 
@@ -364,7 +393,7 @@ def _add_event(name: str, attributes: Attributes, exception: BaseException | Non
         return
     if exception is not None:
         attributes["exception.type"] = type(exception).__qualname__
-        attributes["exception.message"] = str(exception)
+        attributes["exception.message"] = exception_message(exception)
     span.add_event(name, attributes)
 
 
@@ -377,17 +406,22 @@ def trace(
     the signal (``vidispine_post_modify``) or event class (``AfterCreate``), with
     the attributes ``sender`` (``module:qualname``), ``method``, ``instance`` and
     every argument that is a string, number or boolean; arguments named like
-    secrets are :data:`eventweave.MASK`. An event carrying ``exception`` (such as
-    ``vidispine_failed``) adds ``exception.type`` and ``exception.message``. REST
-    events give ``sender`` (the view class), ``model`` and ``fields`` (the names).
+    secrets are :data:`eventweave.MASK`, and so are the passwords and secret
+    parameters of URLs in text, as in the trace of ``eventweave run``. An event
+    carrying ``exception`` (such as ``vidispine_failed``) adds ``exception.type``
+    and ``exception.message``. REST events give ``sender`` (the view class),
+    ``model`` and ``fields`` (the names).
 
     With ``spans=True`` each pre/post pair becomes a child span of the current span,
     current itself until its post event ends it: signals pair by name
     (``vidispine_pre_create`` with ``vidispine_post_create``, ``pre_pay`` with
     ``post_pay``; the span is named without ``pre``: ``vidispine_create``), event
-    classes by action (``BeforeCreate`` with ``AfterCreate``; the span is named
-    ``Create``). An event carrying ``exception`` ends the innermost open span of
-    the same sender and method with status ERROR and the exception recorded. Pairs
+    classes by action, as ``eventweave.rest.BEFORE_EVENTS`` and ``AFTER_EVENTS``
+    list them (``BeforeCreate`` with ``AfterCreate``; the span is named
+    ``Create``), and classes of the application's own by name (``BeforeArchive``
+    with ``AfterArchive`` of its module). An event carrying ``exception`` ends
+    the innermost open span of the same sender and method with status ERROR and
+    the exception recorded (its message masked as the attributes are). Pairs
     are matched within the current thread or asyncio task, innermost first; a span
     whose post never came is ended, with status ERROR, when an enclosing pair ends
     (or, for a REST action that raised, when its view is collected). Other events
@@ -406,13 +440,6 @@ def trace(
     if not signals:
         msg = "trace() needs at least one signal or REST event class to trace"
         raise TypeError(msg)
-    for source in signals:
-        if not is_source(source):
-            msg = (
-                "trace() takes signals (objects with .connect) or REST event classes "
-                f"(eventweave.rest.AfterCreate ...), got {source!r}"
-            )
-            raise TypeError(msg)
     if not isinstance(spans, bool):
         msg = f"trace(spans=...): expected True or False, got {spans!r}"
         raise TypeError(msg)

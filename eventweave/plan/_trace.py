@@ -26,7 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._advice import MASK, SECRET_NAMES, is_secret
+from .. import _listen
+from .._listen import SKIP
 from .._signals import _describe
 from .._weaving import when_imported
 
@@ -41,8 +42,6 @@ logger = logging.getLogger("eventweave")
 LONGEST = 1000
 """Strings longer than this are cut (with ``...``) in a trace line."""
 
-_SKIP = object()
-
 
 def _now() -> str:
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
@@ -53,22 +52,12 @@ def _cut(text: str) -> str:
     return text if len(text) <= LONGEST else text[: LONGEST - 3] + "..."
 
 
-def _masked_text(text: str) -> str:
-    from ..vidispine._masking import mask_text  # parses URLs, forms, JSON, XML: masks secrets
-
-    masked = mask_text(text)
-    return masked if isinstance(masked, str) else text
-
-
 def scalar(name: str, value: Any) -> Any:
-    """``value`` as a trace line holds it, or ``_SKIP`` when it is no JSON scalar."""
-    if value is None or isinstance(value, (bool, int)):
-        return MASK if value is not None and is_secret(name, SECRET_NAMES) else value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return MASK if is_secret(name, SECRET_NAMES) else _cut(_masked_text(value))
-    return _SKIP
+    """``value`` as a trace line holds it, or ``SKIP`` when it is no JSON scalar."""
+    found = _listen.scalar(name, value)
+    if isinstance(found, float) and not math.isfinite(found):
+        return str(found)
+    return _cut(found) if isinstance(found, str) else found
 
 
 _ACTIONS: dict[type, str] = {}
@@ -86,16 +75,9 @@ def _action_of(cls: type) -> str | None:
 
 def _named(value: Any) -> Any:
     """A sender or instance in a trace line: a scalar as is, a class or function by its
-    ``module:qualname``, anything else as its ``str()``."""
-    found = scalar("", value)
-    if found is not _SKIP:
-        return found
-    if isinstance(value, type) or callable(value):
-        return _describe(value)
-    try:
-        return _cut(_masked_text(str(value)))
-    except Exception:
-        return f"<{type(value).__qualname__}>"
+    ``module:qualname``, anything else as its ``str()``; secrets masked."""
+    found = _listen.shown(value)
+    return _cut(found) if isinstance(found, str) else found
 
 
 class Trace:
@@ -129,7 +111,6 @@ class Trace:
 
     def _attach(self, emitted: Emitted) -> None:
         # Runs inside the application's import: log, never raise into it.
-        from .._listen import listen
         from ..rest import RequestEvent
 
         try:
@@ -144,10 +125,12 @@ class Trace:
         name = emitted.name
         try:
             if emitted.registry:
-                self._keep.append(listen(RequestEvent, self._rest_event, registry=found))
+                self._keep.append(_listen.listen(RequestEvent, self._rest_event, registry=found))
             else:
                 self._keep.append(
-                    listen(found, lambda source, sender, named: self.event(name, sender, named))
+                    _listen.listen(
+                        found, lambda source, sender, named: self.event(name, sender, named)
+                    )
                 )
         except Exception as exc:
             logger.error("the trace cannot listen to %r: %s", found, exc)
@@ -179,10 +162,10 @@ class Trace:
             if key in record or key == "signal":
                 continue
             if isinstance(value, BaseException):
-                found: Any = _cut(_masked_text(f"{type(value).__name__}: {value}"))
+                found: Any = _cut(f"{type(value).__name__}: {_listen.exception_message(value)}")
             else:
                 found = scalar(key, value)
-            if found is not _SKIP:
+            if found is not SKIP:
                 record[key] = found
         self.write(record)
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from eventweave._listen import is_source, listen
+from eventweave._listen import listen
 
 __all__ = ["CapturedEvent", "capture"]
 
@@ -51,13 +51,7 @@ def capture(*signals: Any) -> Iterator[list[CapturedEvent]]:
     undo: list[Callable[[], object]] = []
     try:
         for signal in signals:
-            if not is_source(signal):
-                msg = (
-                    "capture() takes signals (objects with .connect) or REST event classes "
-                    f"(eventweave.rest.AfterCreate ...), got {signal!r}"
-                )
-                raise TypeError(msg)
-            undo.append(listen(signal, record))
+            undo.append(listen(signal, record, caller="capture()"))
         yield events
     finally:
         for disconnect in reversed(undo):

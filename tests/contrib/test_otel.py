@@ -22,7 +22,15 @@ from opentelemetry.trace import StatusCode, Tracer, get_current_span
 
 from eventweave import MASK, Emit, Signal, weave
 from eventweave.contrib.otel import Tracing, trace
-from eventweave.rest import AfterCreate, AfterEvent, BeforeCreate, BeforeEvent, instrument_view
+from eventweave.rest import (
+    AFTER_EVENTS,
+    BEFORE_EVENTS,
+    AfterCreate,
+    AfterEvent,
+    BeforeCreate,
+    BeforeEvent,
+    instrument_view,
+)
 from eventweave.rest import registry as rest_registry
 from eventweave.vidispine import instrument_helpers
 from eventweave.vidispine.client import Conflict, UserHelper, VidispineAPI
@@ -142,6 +150,69 @@ def test_secret_arguments_are_masked_whoever_sends_them(
         "api_key": MASK,
         "user": "ann",
     }
+
+
+SECRET_URL = "http://admin:hunter2@vs.example/API?password=qwerty7"
+SECRET_VALUES = ("hunter2", "qwerty7")
+
+
+def all_attributes(exporter: InMemorySpanExporter) -> str:
+    """Every attribute, event attribute and status of the finished spans, as one text."""
+    texts = []
+    for span in exporter.get_finished_spans():
+        texts += [repr(dict(span.attributes or {})), repr(span.status.description)]
+        texts += [repr((event.name, dict(event.attributes or {}))) for event in span.events]
+    return "\n".join(texts)
+
+
+class _Remote:
+    def __str__(self) -> str:
+        return f"remote at {SECRET_URL}"
+
+
+def test_urls_in_arguments_instance_and_exception_lose_their_secrets(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    start(traced, provider, audit)
+    failure = ConnectionError(f"cannot reach {SECRET_URL}")
+    with tracer.start_as_current_span("request"):
+        audit.send(SECRET_URL, url=SECRET_URL, instance=_Remote(), exception=failure)
+    (event,) = only(exporter, "request").events
+    attributes = dict(event.attributes or {})
+    masked = f"http://admin:{MASK}@vs.example/API?password={MASK}"
+    assert attributes["sender"] == masked
+    assert attributes["url"] == masked
+    assert attributes["instance"] == f"remote at {masked}"
+    assert attributes["exception.message"] == f"cannot reach {masked}"
+    text = all_attributes(exporter)
+    assert not [secret for secret in SECRET_VALUES if secret in text]
+
+
+def test_a_failed_span_records_its_exception_without_the_secrets(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    start(traced, provider, pre_pay, post_pay, pay_failed, spans=True)
+    with tracer.start_as_current_span("request"):
+        pre_pay.send(Invoice, method="pay", instance=_Remote(), note=SECRET_URL)
+        try:
+            try:
+                raise KeyError(SECRET_URL)
+            except KeyError as cause:
+                raise ConnectionError(f"cannot reach {SECRET_URL}") from cause
+        except ConnectionError as exc:
+            pay_failed.send(Invoice, method="pay", exception=exc)
+    pay = only(exporter, "pay")
+    masked = f"http://admin:{MASK}@vs.example/API?password={MASK}"
+    assert pay.status.description == f"ConnectionError: cannot reach {masked}"
+    (recorded,) = pay.events
+    attributes = dict(recorded.attributes or {})
+    assert attributes["exception.message"] == f"cannot reach {masked}"
+    stacktrace = str(attributes["exception.stacktrace"])
+    assert f"ConnectionError: cannot reach {masked}" in stacktrace
+    assert f"KeyError: 'http://admin:{MASK}@vs.example" in stacktrace
+    assert dict(pay.attributes or {})["note"] == masked
+    text = all_attributes(exporter)
+    assert not [secret for secret in SECRET_VALUES if secret in text]
 
 
 def test_an_instance_that_is_no_scalar_is_given_as_its_text(
@@ -497,6 +568,48 @@ def test_a_before_after_pair_becomes_a_child_span_named_after_the_action(
     assert create.status.status_code is StatusCode.UNSET
 
 
+@pytest.mark.parametrize("action", sorted(BEFORE_EVENTS))
+def test_each_before_event_pairs_with_the_after_event_of_its_action(
+    action: str,
+    provider: TracerProvider,
+    tracer: Tracer,
+    exporter: InMemorySpanExporter,
+    traced: list[Tracing],
+) -> None:
+    before, after = BEFORE_EVENTS[action], AFTER_EVENTS[action]
+    with pytest.raises(ValueError, match=f"{before.__name__} opens a span .* {after.__name__}"):
+        trace(before, spans=True, tracer_provider=provider)
+    start(traced, provider, before, after, spans=True)
+    with tracer.start_as_current_span("request"):
+        rest_registry.notify(before(Story, None))
+        rest_registry.notify(after(Story, None))
+    span = only(exporter, before.__name__.removeprefix("Before"))
+    assert span.status.status_code is StatusCode.UNSET
+    assert parent_of(span) == span_id(only(exporter, "request"))
+
+
+class BeforeArchive(BeforeEvent):
+    """An event class of the application's own: it pairs by name."""
+
+
+class AfterArchive(AfterEvent):
+    pass
+
+
+def test_event_classes_of_the_application_pair_by_name(
+    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
+) -> None:
+    with pytest.raises(ValueError, match=r"BeforeArchive opens a span .* trace AfterArchive"):
+        trace(BeforeArchive, spans=True, tracer_provider=provider)
+    start(traced, provider, BeforeArchive, AfterArchive, spans=True)
+    with tracer.start_as_current_span("request"):
+        rest_registry.notify(BeforeArchive(Story, None))
+        rest_registry.notify(AfterArchive(Story, None))
+    archive = only(exporter, "Archive")
+    assert archive.status.status_code is StatusCode.UNSET
+    assert parent_of(archive) == span_id(only(exporter, "request"))
+
+
 @pytest.mark.usefixtures("rest_view")
 def test_a_rest_action_that_raises_ends_its_span_with_status_error(
     provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
@@ -533,7 +646,7 @@ def test_spans_need_the_after_class_of_each_before_class(provider: TracerProvide
 
 
 def test_trace_refuses_what_is_no_signal(provider: TracerProvider) -> None:
-    with pytest.raises(TypeError, match=r"trace\(\) takes signals .* got 'pre_pay'"):
+    with pytest.raises(TypeError, match=r"trace\(\): expected a signal .* got 'pre_pay'"):
         trace(audit, "pre_pay", tracer_provider=provider)
     assert not audit.receivers
 
