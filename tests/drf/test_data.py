@@ -252,7 +252,49 @@ def test_before_set_field_value_on_a_get_says_it_has_no_data(
     subscribe(subscribed, try_set, BeforeShow)
 
     assert client.get(f"/drf/assets/{asset.pk}/").status_code == 200
-    assert "a GET request without a body has no data" in str(errors[0])
+    assert "a GET request has no data" in str(errors[0])
+
+
+BAD_BODIES = {
+    "malformed JSON": ("{not json", "application/json"),
+    "an unsupported media type": ("<asset/>", "application/xml"),
+}
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=list(BAD_BODIES))
+@pytest.mark.parametrize(("method", "status"), [("DELETE", 204), ("GET", 200), ("OPTIONS", 200)])
+def test_a_body_drf_cannot_parse_changes_no_answer_of_an_action_that_ignores_it(
+    client: APIClient, seen: list[RequestEvent], method: str, status: int, body: tuple[str, str]
+) -> None:
+    (asset,) = assets("Trailer")
+    content, content_type = body
+
+    response = client.generic(method, f"/drf/assets/{asset.pk}/", content, content_type)
+
+    assert response.status_code == status
+    assert len(seen) == 2
+    assert [event.fields for event in seen] == [{}, {}]
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["nobody listening", "listening"])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    list(zip(BAD_BODIES.values(), [400, 415], strict=True)),
+    ids=list(BAD_BODIES),
+)
+def test_a_body_drf_cannot_parse_gets_the_same_answer_from_an_action_that_reads_it(
+    client: APIClient, subscribed: list[Any], listening: bool, body: tuple[str, str], status: int
+) -> None:
+    (asset,) = assets("Trailer")
+    got: list[RequestEvent] = []
+    if listening:
+        subscribe(subscribed, got.append, RequestEvent)
+    content, content_type = body
+
+    response = client.patch(f"/drf/assets/{asset.pk}/", content, content_type=content_type)
+
+    assert response.status_code == status
+    assert got == []
 
 
 # -- set_field_value after the action -----------------------------------------------
