@@ -237,6 +237,18 @@ def test_instrumenting_a_viewset_twice_fires_one_pair(
     assert names(seen) == ["BeforeShow", "AfterShow"]
 
 
+def test_instrumenting_a_viewset_with_and_without_the_adapter_fires_one_pair(
+    client: APIClient, seen: list[RequestEvent], asset: Asset
+) -> None:
+    instrument_view(AssetViewSet)
+    instrument_view(AssetViewSet, adapter=DRFAdapter())
+
+    client.get(f"/drf/assets/{asset.pk}/")
+    client.patch(f"/drf/assets/{asset.pk}/", {"title": "Renamed"}, format="json")
+
+    assert names(seen) == ["BeforeShow", "AfterShow", "BeforeUpdate", "AfterUpdate"]
+
+
 def test_instrumented_subclass_of_an_instrumented_viewset_fires_one_pair(
     client: APIClient, seen: list[RequestEvent], asset: Asset
 ) -> None:

@@ -599,6 +599,39 @@ def test_instrumenting_twice_fires_once(seen: list[RequestEvent]) -> None:
     assert kinds(seen) == [BeforeIndex, AfterIndex]
 
 
+def test_instrumenting_with_and_without_an_adapter_fires_once(seen: list[RequestEvent]) -> None:
+    class UsersView(View):
+        def index(self) -> None:
+            pass
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, adapter=NefertariAdapter())
+    instrument_view(UsersView, robust=True)
+    UsersView().index()
+
+    assert kinds(seen) == [BeforeIndex, AfterIndex]
+
+
+def test_instrumenting_for_two_registries_fires_one_pair_in_each(
+    seen: list[RequestEvent],
+) -> None:
+    other = EventRegistry()
+    received: list[RequestEvent] = []
+    other.subscribe(received.append, RequestEvent)
+
+    class UsersView(View):
+        def index(self) -> None:
+            pass
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, registry=other)
+    instrument_view(UsersView, registry=registry)  # the default registry, named
+    UsersView().index()
+
+    assert kinds(seen) == [BeforeIndex, AfterIndex]
+    assert kinds(received) == [BeforeIndex, AfterIndex]
+
+
 def test_super_call_to_an_instrumented_method_fires_once(seen: list[RequestEvent]) -> None:
     @instrument_view
     class BaseUsersView(View):
