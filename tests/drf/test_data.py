@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory
 
 from eventweave.rest import (
     AfterEvent,
@@ -390,16 +391,40 @@ def asset_queries(context: CaptureQueriesContext) -> int:
     return sum('FROM "drf_asset"' in query["sql"] for query in context.captured_queries)
 
 
-def test_instance_is_not_fetched_unless_a_subscriber_reads_it(
-    client: APIClient, subscribed: list[Any]
+class ShowWithoutLookup(AssetViewSet):
+    """A detail action that never calls get_object(); get_object() counts its calls."""
+
+    fetched = 0
+
+    def get_object(self) -> Any:
+        type(self).fetched += 1
+        return super().get_object()
+
+    def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        return Response({"pk": kwargs["pk"]})
+
+
+@pytest.mark.parametrize(("reads", "fetched"), [(False, 0), (True, 1)])
+def test_instance_is_fetched_only_when_a_subscriber_reads_it(
+    subscribed: list[Any], monkeypatch: pytest.MonkeyPatch, reads: bool, fetched: int
 ) -> None:
     (asset,) = assets("Trailer")
-    subscribe(subscribed, lambda event: None, [BeforeShow, AfterShow])
+    monkeypatch.setattr(ShowWithoutLookup, "fetched", 0)
+    instrument_view(ShowWithoutLookup)
+    read: list[Any] = []
+    subscribe(
+        subscribed,
+        lambda event: read.append(event.instance if reads else None),
+        [BeforeShow, AfterShow],
+    )
+    view = ShowWithoutLookup.as_view({"get": "retrieve"})
 
-    with CaptureQueriesContext(connection) as context:
-        client.get(f"/drf/assets/{asset.pk}/")
+    response = view(APIRequestFactory().get(f"/assets/{asset.pk}/"), pk=str(asset.pk))
 
-    assert asset_queries(context) == 1  # the view's own get_object()
+    assert response.status_code == 200
+    assert len(read) == 2
+    assert ShowWithoutLookup.fetched == fetched
+    assert read == ([asset, asset] if reads else [None, None])
 
 
 def test_instance_read_before_the_action_costs_the_view_no_second_query(
