@@ -26,7 +26,7 @@ from eventweave.rest import (
 )
 from eventweave.rest._adapter import adapter_for
 from tests.drf.models import Asset
-from tests.drf.recorded import names
+from tests.drf.recorded import attributes, names
 from tests.drf.views import (
     AssetDetailView,
     AssetGenericView,
@@ -290,13 +290,15 @@ def test_generic_view_handlers_are_left_to_the_mixin_actions() -> None:
 def test_unweave_restores_the_viewset_class_exactly(
     client: APIClient, seen: list[RequestEvent], asset: Asset
 ) -> None:
-    before = dict(vars(AssetViewSet))
-    instrument_view(AssetViewSet)
-    assert dict(vars(AssetViewSet)) != before
+    before = attributes(AssetViewSet)
+    instrument_view(AssetViewSet)  # publish is its own: woven in place, unless disabled
+    woven = attributes(AssetViewSet)
+    assert woven != before
+    assert woven["publish"][1] is not before["publish"][1]  # seen listens: other code
 
     eventweave.unweave_all()
 
-    assert dict(vars(AssetViewSet)) == before
+    assert attributes(AssetViewSet) == before
     assert client.get(f"/drf/assets/{asset.pk}/").status_code == 200
     assert seen == []
 

@@ -704,15 +704,26 @@ def test_woven_actions_keep_name_signature_docstring_and_coroutine_ness() -> Non
             """One user."""
             return {}
 
-    originals = {name: vars(UsersView)[name] for name in ("update", "show")}
+    # Taken before weaving: woven in place, the method is the same function.
+    originals = {
+        name: (
+            function.__code__,
+            function.__doc__,
+            inspect.signature(function),
+            inspect.iscoroutinefunction(function),
+        )
+        for name, function in ((name, vars(UsersView)[name]) for name in ("update", "show"))
+    }
     instrument_view(UsersView)
+    registry.subscribe(lambda event: None, RequestEvent)  # the listening form is installed
 
-    for name, original in originals.items():
+    for name, (code, doc, signature, coroutine) in originals.items():
         woven = vars(UsersView)[name]
+        assert woven.__code__ is not code
         assert woven.__name__ == name
-        assert woven.__doc__ == original.__doc__
-        assert inspect.signature(woven) == inspect.signature(original)
-        assert inspect.iscoroutinefunction(woven) is inspect.iscoroutinefunction(original)
+        assert woven.__doc__ == doc
+        assert inspect.signature(woven) == signature
+        assert inspect.iscoroutinefunction(woven) is coroutine
 
 
 def test_unweave_all_restores_the_original_methods() -> None:
@@ -723,7 +734,9 @@ def test_unweave_all_restores_the_original_methods() -> None:
     original = vars(UsersView)["index"]
     code = original.__code__
     instrument_view(UsersView)
+    registry.subscribe(lambda event: None, RequestEvent)  # the listening form is installed
     assert any(owner is UsersView for owner, _, _ in slots())
+    assert vars(UsersView)["index"].__code__ is not code
 
     eventweave.unweave_all()
 
