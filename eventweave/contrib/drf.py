@@ -138,8 +138,11 @@ def _bodiless(request: Any) -> bool:
 class FormData(MutableMapping[str, Any]):
     """``request.data`` of a form or multipart body, as ``event.data``.
 
-    Values read as the serializer's fields read them: a key sent once gives
-    its value, a key sent several times the list of values. Writing goes to
+    A key sent once reads as its value, a key sent several times as the list
+    of its values, so ``event.fields`` shows everything the form sent. (A
+    serializer field of one value reads the last of them, as Django's
+    ``QueryDict`` gives it; a list field, such as ``ListField`` or
+    ``MultipleChoiceField``, reads them all.) Writing goes to
     ``request.data`` itself; Django parses forms into an immutable
     ``QueryDict``, so the first write replaces it with an editable copy that
     the request returns from then on (DRF keeps the parsed data in
