@@ -337,17 +337,34 @@ class DRFAfterEvent(_LazyInstance, AfterEvent):
                 item[name] = value
 
 
+class DRFEvents:
+    """Where DRF's flavours of the event classes live, each under its standard name.
+
+    ``DRFEvents.BeforeShow`` is the class of the events a ``retrieve``
+    fires; its import path, ``eventweave.contrib.drf:DRFEvents.BeforeShow``,
+    resolves, so pickle and anything naming events by their path (the
+    relay, traces) find it. Kept apart from the module's own names, where
+    ``BeforeShow`` would hide the standard class.
+    """
+
+    __slots__ = ()
+
+
 def _flavour(standard: type[RequestEvent], base: type[RequestEvent]) -> type[RequestEvent]:
     # Named as the standard class: what subscribers, logs and traces know it by.
-    return type(
-        standard.__name__,
+    name = standard.__name__
+    flavour = type(
+        name,
         (base, standard),
         {
             "__slots__": (),
             "__module__": __name__,
-            "__doc__": f"{standard.__doc__} DRF's flavour of {standard.__name__}.",
+            "__qualname__": f"{DRFEvents.__qualname__}.{name}",
+            "__doc__": f"{standard.__doc__} DRF's flavour of {name}.",
         },
     )
+    setattr(DRFEvents, name, flavour)
+    return flavour
 
 
 BEFORE_EVENTS_DRF: dict[str, type[BeforeEvent]] = {

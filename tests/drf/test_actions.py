@@ -7,6 +7,7 @@ APIClient; views are instrumented the way a user does it, with
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient
 
 import eventweave
-from eventweave.contrib.drf import DRFAdapter
+from eventweave.contrib.drf import AFTER_EVENTS_DRF, BEFORE_EVENTS_DRF, DRFAdapter
+from eventweave.relay._entry import path_of, resolve
 from eventweave.rest import (
     AfterShow,
     BeforeEvent,
@@ -328,3 +330,19 @@ def test_before_subscriber_that_raises_vetoes_the_action(client: APIClient, asse
     assert response.json() == {"title": "frozen"}
     asset.refresh_from_db()
     assert asset.title == "Trailer"
+
+
+def test_event_classes_are_found_by_their_import_path(
+    client: APIClient, seen: list[RequestEvent], asset: Asset
+) -> None:
+    instrument_view(AssetViewSet)
+    client.get(f"/drf/assets/{asset.pk}/")
+    fired = type(seen[0])
+    flavours = [*BEFORE_EVENTS_DRF.values(), *AFTER_EVENTS_DRF.values()]
+    assert fired in flavours
+
+    for flavour in flavours:
+        path = path_of(flavour)
+        assert path == f"eventweave.contrib.drf:DRFEvents.{flavour.__name__}"
+        assert resolve(path) is flavour
+        assert pickle.loads(pickle.dumps(flavour)) is flavour
