@@ -120,28 +120,29 @@ def _delegates(handler: Any) -> bool:
 
 # -- request data and the object of a detail route --------------------------------
 
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+"""The HTTP methods whose request body, if any, is never parsed for events.
+
+DRF's actions and handlers for them (``list``, ``retrieve``, ``destroy``,
+``options``) do not read ``request.data``: parsing a body there would let a
+body DRF cannot parse turn the answer into a 400 (or 415) only while
+someone listens."""
 
 
-def _bodiless_read(request: Any) -> bool:
-    # What DRF's Request decides before parsing (Request._load_stream): no
-    # Content-Length, no body. Asking it costs a parse of nothing, a third of
-    # the cost of a GET's events; a read without a body has no fields anyway.
-    http = getattr(request, "_request", request)
-    if getattr(http, "method", None) not in READ_ONLY_METHODS:
-        return False
-    meta = getattr(http, "META", {})
-    try:
-        return int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0))) == 0
-    except (TypeError, ValueError):
-        return True
+def _bodiless(request: Any) -> bool:
+    # request.method is DRF's Request's own (the Django request's, or the
+    # method a form overrides it with).
+    return getattr(request, "method", None) in BODILESS_METHODS
 
 
 class FormData(MutableMapping[str, Any]):
     """``request.data`` of a form or multipart body, as ``event.data``.
 
-    Values read as the serializer's fields read them: a key sent once gives
-    its value, a key sent several times the list of values. Writing goes to
+    A key sent once reads as its value, a key sent several times as the list
+    of its values, so ``event.fields`` shows everything the form sent. (A
+    serializer field of one value reads the last of them, as Django's
+    ``QueryDict`` gives it; a list field, such as ``ListField`` or
+    ``MultipleChoiceField``, reads them all.) Writing goes to
     ``request.data`` itself; Django parses forms into an immutable
     ``QueryDict``, so the first write replaces it with an editable copy that
     the request returns from then on (DRF keeps the parsed data in
@@ -288,11 +289,11 @@ class DRFBeforeEvent(_LazyInstance, BeforeEvent):
         if self.data is None:
             request = getattr(self.view, "request", None)
             head = f"{type(self).__name__}.set_field_value({name!r}, ...): "
-            if request is None or _bodiless_read(request):
+            if request is None or _bodiless(request):
                 method = getattr(request, "method", "this")
                 msg = (
-                    f"{head}a {method} request without a body has no data for the view "
-                    "to read; set fields in the events of requests that send them "
+                    f"{head}a {method} request has no data for the view to read; set "
+                    "fields in the events of requests that send them "
                     "(BeforeCreate, BeforeUpdate, BeforeReplace)"
                 )
             else:
@@ -336,17 +337,34 @@ class DRFAfterEvent(_LazyInstance, AfterEvent):
                 item[name] = value
 
 
+class DRFEvents:
+    """Where DRF's flavours of the event classes live, each under its standard name.
+
+    ``DRFEvents.BeforeShow`` is the class of the events a ``retrieve``
+    fires; its import path, ``eventweave.contrib.drf:DRFEvents.BeforeShow``,
+    resolves, so pickle and anything naming events by their path (the
+    relay, traces) find it. Kept apart from the module's own names, where
+    ``BeforeShow`` would hide the standard class.
+    """
+
+    __slots__ = ()
+
+
 def _flavour(standard: type[RequestEvent], base: type[RequestEvent]) -> type[RequestEvent]:
     # Named as the standard class: what subscribers, logs and traces know it by.
-    return type(
-        standard.__name__,
+    name = standard.__name__
+    flavour = type(
+        name,
         (base, standard),
         {
             "__slots__": (),
             "__module__": __name__,
-            "__doc__": f"{standard.__doc__} DRF's flavour of {standard.__name__}.",
+            "__qualname__": f"{DRFEvents.__qualname__}.{name}",
+            "__doc__": f"{standard.__doc__} DRF's flavour of {name}.",
         },
     )
+    setattr(DRFEvents, name, flavour)
+    return flavour
 
 
 BEFORE_EVENTS_DRF: dict[str, type[BeforeEvent]] = {
@@ -423,13 +441,15 @@ class DRFAdapter:
     def data(self, view: Any) -> Mapping[str, Any] | None:
         """``request.data`` when it is an object of fields (a JSON object, a form), else None.
 
-        DRF parses the body here, as the action would: a body it cannot
-        parse gets DRF's 400 (or 415) answer, and no event fires. A GET,
-        HEAD or OPTIONS request without a body has no data, and nothing is
-        parsed.
+        For a POST, PUT or PATCH, DRF parses the body here, as the action
+        would: a body it cannot parse gets DRF's 400 (or 415) answer, and no
+        event fires. The body of a GET, HEAD, OPTIONS or DELETE request is
+        never parsed (their actions do not read it): their events have no
+        fields, and a body DRF could not parse is left for the view to
+        answer as it would without events.
         """
         request = getattr(view, "request", None)
-        if request is None or _bodiless_read(request):
+        if request is None or _bodiless(request):
             return None
         data = getattr(request, "data", None)
         if isinstance(data, MultiValueDict):

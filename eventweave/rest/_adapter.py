@@ -10,9 +10,9 @@ framework views get ``eventweave.contrib.drf.DRFAdapter``, others Nefertari's.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -162,9 +162,6 @@ imported (a view class deriving from it implies it is), and the adapter's
 module is imported only for such a view, so nothing here imports a framework,
 or the contrib layer, for a view that does not come from it."""
 
-_framework_adapters: dict[str, ViewAdapter] = {}
-_framework_lock = threading.Lock()
-
 
 def adapter_for(cls: type) -> ViewAdapter:
     """The adapter for a view class given no ``adapter=``: its framework's, else Nefertari's.
@@ -179,17 +176,10 @@ def adapter_for(cls: type) -> ViewAdapter:
     return DEFAULT_ADAPTER
 
 
+@functools.cache
 def _framework_adapter(path: str) -> ViewAdapter:
-    adapter = _framework_adapters.get(path)
-    if adapter is None:
-        with _framework_lock:
-            adapter = _framework_adapters.get(path)
-            if adapter is None:
-                module_name, _, name = path.partition(":")
-                # One instance per framework, so that views instrumented with and
-                # without adapter= still compare as one weaving where they may.
-                adapter = getattr(importlib.import_module(module_name), name)()
-                _framework_adapters[path] = adapter
+    module_name, _, name = path.partition(":")
+    adapter: ViewAdapter = getattr(importlib.import_module(module_name), name)()
     return adapter
 
 

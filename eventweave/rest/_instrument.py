@@ -101,11 +101,14 @@ PYRAMID_REGISTRY_KEY = "eventweave.rest"
 """Key ``eventweave.contrib.pyramid`` sets in a Pyramid registry: requests of
 that application notify their events through ``request.registry``."""
 
-# Keys (view, advice) of the action calls running in this thread or task: a
-# view method calling another instrumented method of the same view
+# Keys (view, registry notified) of the action calls running in this thread or
+# task: a view method calling another instrumented method of the same view
 # (``super().update()``, ``replace`` delegating to ``update``) fires nothing
-# more, as in Nefertari, where only the action the request was routed to fires.
-_active: contextvars.ContextVar[frozenset[tuple[int, Any]]] = contextvars.ContextVar(
+# more, as in Nefertari, where only the action the request was routed to
+# fires. Keyed on where the events go, not on the advice: a view instrumented
+# twice for one registry (with and without ``adapter=``, say) still gives
+# that registry one pair per request; two registries each get theirs.
+_active: contextvars.ContextVar[frozenset[tuple[int, int]]] = contextvars.ContextVar(
     "eventweave_rest_active", default=frozenset()
 )
 
@@ -218,7 +221,7 @@ class _State:
 
     def __init__(
         self,
-        previous: frozenset[tuple[int, Any]],
+        previous: frozenset[tuple[int, int]],
         notify: Callable[[Any], object],
         action: str,
         model: Any,
@@ -259,7 +262,6 @@ class _ViewHook(Hook):
         self._registry = advice.registry
         self._adapter = adapter
         self._robust = advice.robust
-        self._key = advice._key
         if advice.registry is None:
             self._gate: tuple[Any, ...] | None = (default_registry, pyramid_apps)
         elif isinstance(advice.registry, EventRegistry):
@@ -290,14 +292,15 @@ class _ViewHook(Hook):
             return True
         return is_silent(type(view))
 
-    def _notifier(self, view: Any) -> Callable[[Any], object] | None:
+    def _audience(self, view: Any) -> Any:
+        """The registry this call notifies, or None while it has no subscriber."""
         registry = self._registry
         if registry is None:
             # Only requests of an application that included
             # eventweave.contrib.pyramid carry a registry of their own.
             routed = pyramid_apps.receivers and _request_registry(self._adapter.request(view))
             registry = routed or default_registry
-        return registry.notify if _listening(registry) else None
+        return registry if _listening(registry) else None
 
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
@@ -305,8 +308,8 @@ class _ViewHook(Hook):
         if self_ is None or is_muted():
             return None
         # Cheapest test first: with nobody listening, nothing else matters.
-        notify = self._notifier(self_)
-        if notify is None:
+        audience = self._audience(self_)
+        if audience is None:
             return None
         marks, own = self._marks, self._own
         if marks is not None and not marks and (own is None or isinstance(own, str)):
@@ -315,7 +318,7 @@ class _ViewHook(Hook):
             action = self._action(self_)
         if action is None or self._silenced(self_):
             return None
-        key = (id(self_), self._key)
+        key = (id(self_), id(audience))
         previous = _active.get()
         if key in previous:
             return None
@@ -332,6 +335,7 @@ class _ViewHook(Hook):
             model, self_, fields, instance=adapter.instance(self_), data=editable
         )
         _active.set(previous | {key})
+        notify = audience.notify
         try:
             notify(event)
         except BaseException:
@@ -528,7 +532,9 @@ def instrument_view(
     class (or subclass of a class) or method marked
     :func:`~eventweave.silent`, inside :func:`~eventweave.muted`, when
     nobody listens, and for an instrumented method called from another one
-    on the same view (``super().update()``): one request, one event pair.
+    on the same view (``super().update()``), or woven again for the same
+    registry (with another ``adapter=``): one request, one event pair per
+    registry.
     Markers are read per call, so ``eventweave.mark()`` applies at once.
 
     Django REST framework views (subclasses of ``APIView``, ViewSets

@@ -496,7 +496,9 @@ def add_field_processors(
 
     def process_field(event: BeforeEvent) -> None:
         # The field predicate has just put the field in event.field (as in
-        # Nefertari); called some other way, the subscriber looks it up.
+        # Nefertari); called some other way, the subscriber looks it up. A
+        # field object without a str name (a test's Mock event) is used as
+        # given, as Nefertari's own processors do.
         field_data = getattr(event, "field", None)
         name = getattr(field_data, "name", field)
         if field_data is None or (isinstance(name, str) and name != field):

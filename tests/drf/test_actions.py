@@ -7,6 +7,7 @@ APIClient; views are instrumented the way a user does it, with
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient
 
 import eventweave
-from eventweave.contrib.drf import DRFAdapter
+from eventweave.contrib.drf import AFTER_EVENTS_DRF, BEFORE_EVENTS_DRF, DRFAdapter
+from eventweave.relay._entry import path_of, resolve
 from eventweave.rest import (
     AfterShow,
     BeforeEvent,
@@ -26,7 +28,7 @@ from eventweave.rest import (
 )
 from eventweave.rest._adapter import adapter_for
 from tests.drf.models import Asset
-from tests.drf.recorded import names
+from tests.drf.recorded import attributes, names
 from tests.drf.views import (
     AssetDetailView,
     AssetGenericView,
@@ -237,6 +239,18 @@ def test_instrumenting_a_viewset_twice_fires_one_pair(
     assert names(seen) == ["BeforeShow", "AfterShow"]
 
 
+def test_instrumenting_a_viewset_with_and_without_the_adapter_fires_one_pair(
+    client: APIClient, seen: list[RequestEvent], asset: Asset
+) -> None:
+    instrument_view(AssetViewSet)
+    instrument_view(AssetViewSet, adapter=DRFAdapter())
+
+    client.get(f"/drf/assets/{asset.pk}/")
+    client.patch(f"/drf/assets/{asset.pk}/", {"title": "Renamed"}, format="json")
+
+    assert names(seen) == ["BeforeShow", "AfterShow", "BeforeUpdate", "AfterUpdate"]
+
+
 def test_instrumented_subclass_of_an_instrumented_viewset_fires_one_pair(
     client: APIClient, seen: list[RequestEvent], asset: Asset
 ) -> None:
@@ -278,13 +292,15 @@ def test_generic_view_handlers_are_left_to_the_mixin_actions() -> None:
 def test_unweave_restores_the_viewset_class_exactly(
     client: APIClient, seen: list[RequestEvent], asset: Asset
 ) -> None:
-    before = dict(vars(AssetViewSet))
-    instrument_view(AssetViewSet)
-    assert dict(vars(AssetViewSet)) != before
+    before = attributes(AssetViewSet)
+    instrument_view(AssetViewSet)  # publish is its own: woven in place, unless disabled
+    woven = attributes(AssetViewSet)
+    assert woven != before
+    assert woven["publish"][1] is not before["publish"][1]  # seen listens: other code
 
     eventweave.unweave_all()
 
-    assert dict(vars(AssetViewSet)) == before
+    assert attributes(AssetViewSet) == before
     assert client.get(f"/drf/assets/{asset.pk}/").status_code == 200
     assert seen == []
 
@@ -314,3 +330,19 @@ def test_before_subscriber_that_raises_vetoes_the_action(client: APIClient, asse
     assert response.json() == {"title": "frozen"}
     asset.refresh_from_db()
     assert asset.title == "Trailer"
+
+
+def test_event_classes_are_found_by_their_import_path(
+    client: APIClient, seen: list[RequestEvent], asset: Asset
+) -> None:
+    instrument_view(AssetViewSet)
+    client.get(f"/drf/assets/{asset.pk}/")
+    fired = type(seen[0])
+    flavours = [*BEFORE_EVENTS_DRF.values(), *AFTER_EVENTS_DRF.values()]
+    assert fired in flavours
+
+    for flavour in flavours:
+        path = path_of(flavour)
+        assert path == f"eventweave.contrib.drf:DRFEvents.{flavour.__name__}"
+        assert resolve(path) is flavour
+        assert pickle.loads(pickle.dumps(flavour)) is flavour

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory
 
 from eventweave.rest import (
     AfterEvent,
@@ -106,12 +107,14 @@ def test_fields_come_from_a_json_body(client: APIClient, seen: list[RequestEvent
 def test_fields_come_from_a_form_body_with_repeated_keys_as_lists(
     client: APIClient, seen: list[RequestEvent]
 ) -> None:
-    client.post("/drf/assets/", "title=Teaser&tags=a&tags=b", content_type=FORM)
+    response = client.post("/drf/assets/", "title=Teaser&tags=a&tags=b", content_type=FORM)
 
     assert {n: f.new_value for n, f in seen[0].fields.items()} == {
         "title": "Teaser",
         "tags": ["a", "b"],
     }
+    # The serializer's tags field holds one value: it reads the last one sent.
+    assert response.json()["tags"] == "b"
 
 
 def test_fields_come_from_a_multipart_body_files_included(
@@ -252,7 +255,49 @@ def test_before_set_field_value_on_a_get_says_it_has_no_data(
     subscribe(subscribed, try_set, BeforeShow)
 
     assert client.get(f"/drf/assets/{asset.pk}/").status_code == 200
-    assert "a GET request without a body has no data" in str(errors[0])
+    assert "a GET request has no data" in str(errors[0])
+
+
+BAD_BODIES = {
+    "malformed JSON": ("{not json", "application/json"),
+    "an unsupported media type": ("<asset/>", "application/xml"),
+}
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=list(BAD_BODIES))
+@pytest.mark.parametrize(("method", "status"), [("DELETE", 204), ("GET", 200), ("OPTIONS", 200)])
+def test_a_body_drf_cannot_parse_changes_no_answer_of_an_action_that_ignores_it(
+    client: APIClient, seen: list[RequestEvent], method: str, status: int, body: tuple[str, str]
+) -> None:
+    (asset,) = assets("Trailer")
+    content, content_type = body
+
+    response = client.generic(method, f"/drf/assets/{asset.pk}/", content, content_type)
+
+    assert response.status_code == status
+    assert len(seen) == 2
+    assert [event.fields for event in seen] == [{}, {}]
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["nobody listening", "listening"])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    list(zip(BAD_BODIES.values(), [400, 415], strict=True)),
+    ids=list(BAD_BODIES),
+)
+def test_a_body_drf_cannot_parse_gets_the_same_answer_from_an_action_that_reads_it(
+    client: APIClient, subscribed: list[Any], listening: bool, body: tuple[str, str], status: int
+) -> None:
+    (asset,) = assets("Trailer")
+    got: list[RequestEvent] = []
+    if listening:
+        subscribe(subscribed, got.append, RequestEvent)
+    content, content_type = body
+
+    response = client.patch(f"/drf/assets/{asset.pk}/", content, content_type=content_type)
+
+    assert response.status_code == status
+    assert got == []
 
 
 # -- set_field_value after the action -----------------------------------------------
@@ -348,16 +393,40 @@ def asset_queries(context: CaptureQueriesContext) -> int:
     return sum('FROM "drf_asset"' in query["sql"] for query in context.captured_queries)
 
 
-def test_instance_is_not_fetched_unless_a_subscriber_reads_it(
-    client: APIClient, subscribed: list[Any]
+class ShowWithoutLookup(AssetViewSet):
+    """A detail action that never calls get_object(); get_object() counts its calls."""
+
+    fetched = 0
+
+    def get_object(self) -> Any:
+        type(self).fetched += 1
+        return super().get_object()
+
+    def retrieve(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        return Response({"pk": kwargs["pk"]})
+
+
+@pytest.mark.parametrize(("reads", "fetched"), [(False, 0), (True, 1)])
+def test_instance_is_fetched_only_when_a_subscriber_reads_it(
+    subscribed: list[Any], monkeypatch: pytest.MonkeyPatch, reads: bool, fetched: int
 ) -> None:
     (asset,) = assets("Trailer")
-    subscribe(subscribed, lambda event: None, [BeforeShow, AfterShow])
+    monkeypatch.setattr(ShowWithoutLookup, "fetched", 0)
+    instrument_view(ShowWithoutLookup)
+    read: list[Any] = []
+    subscribe(
+        subscribed,
+        lambda event: read.append(event.instance if reads else None),
+        [BeforeShow, AfterShow],
+    )
+    view = ShowWithoutLookup.as_view({"get": "retrieve"})
 
-    with CaptureQueriesContext(connection) as context:
-        client.get(f"/drf/assets/{asset.pk}/")
+    response = view(APIRequestFactory().get(f"/assets/{asset.pk}/"), pk=str(asset.pk))
 
-    assert asset_queries(context) == 1  # the view's own get_object()
+    assert response.status_code == 200
+    assert len(read) == 2
+    assert ShowWithoutLookup.fetched == fetched
+    assert read == ([asset, asset] if reads else [None, None])
 
 
 def test_instance_read_before_the_action_costs_the_view_no_second_query(

@@ -599,6 +599,39 @@ def test_instrumenting_twice_fires_once(seen: list[RequestEvent]) -> None:
     assert kinds(seen) == [BeforeIndex, AfterIndex]
 
 
+def test_instrumenting_with_and_without_an_adapter_fires_once(seen: list[RequestEvent]) -> None:
+    class UsersView(View):
+        def index(self) -> None:
+            pass
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, adapter=NefertariAdapter())
+    instrument_view(UsersView, robust=True)
+    UsersView().index()
+
+    assert kinds(seen) == [BeforeIndex, AfterIndex]
+
+
+def test_instrumenting_for_two_registries_fires_one_pair_in_each(
+    seen: list[RequestEvent],
+) -> None:
+    other = EventRegistry()
+    received: list[RequestEvent] = []
+    other.subscribe(received.append, RequestEvent)
+
+    class UsersView(View):
+        def index(self) -> None:
+            pass
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, registry=other)
+    instrument_view(UsersView, registry=registry)  # the default registry, named
+    UsersView().index()
+
+    assert kinds(seen) == [BeforeIndex, AfterIndex]
+    assert kinds(received) == [BeforeIndex, AfterIndex]
+
+
 def test_super_call_to_an_instrumented_method_fires_once(seen: list[RequestEvent]) -> None:
     @instrument_view
     class BaseUsersView(View):
@@ -671,15 +704,26 @@ def test_woven_actions_keep_name_signature_docstring_and_coroutine_ness() -> Non
             """One user."""
             return {}
 
-    originals = {name: vars(UsersView)[name] for name in ("update", "show")}
+    # Taken before weaving: woven in place, the method is the same function.
+    originals = {
+        name: (
+            function.__code__,
+            function.__doc__,
+            inspect.signature(function),
+            inspect.iscoroutinefunction(function),
+        )
+        for name, function in ((name, vars(UsersView)[name]) for name in ("update", "show"))
+    }
     instrument_view(UsersView)
+    registry.subscribe(lambda event: None, RequestEvent)  # the listening form is installed
 
-    for name, original in originals.items():
+    for name, (code, doc, signature, coroutine) in originals.items():
         woven = vars(UsersView)[name]
+        assert woven.__code__ is not code
         assert woven.__name__ == name
-        assert woven.__doc__ == original.__doc__
-        assert inspect.signature(woven) == inspect.signature(original)
-        assert inspect.iscoroutinefunction(woven) is inspect.iscoroutinefunction(original)
+        assert woven.__doc__ == doc
+        assert inspect.signature(woven) == signature
+        assert inspect.iscoroutinefunction(woven) is coroutine
 
 
 def test_unweave_all_restores_the_original_methods() -> None:
@@ -690,7 +734,9 @@ def test_unweave_all_restores_the_original_methods() -> None:
     original = vars(UsersView)["index"]
     code = original.__code__
     instrument_view(UsersView)
+    registry.subscribe(lambda event: None, RequestEvent)  # the listening form is installed
     assert any(owner is UsersView for owner, _, _ in slots())
+    assert vars(UsersView)["index"].__code__ is not code
 
     eventweave.unweave_all()
 
