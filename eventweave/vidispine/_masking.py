@@ -38,6 +38,7 @@ from xml.parsers import expat
 
 import requests
 from requests.cookies import RequestsCookieJar
+from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
 from .._advice import MASK, SECRET_NAMES, is_secret
@@ -712,7 +713,8 @@ def request_secrets(named: Mapping[str, Any], prepared: Any = None) -> Secrets:
 
 
 def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
-    """A copy of a ``PreparedRequest`` with its URL, headers and body masked, and no cookies.
+    """A copy of a ``PreparedRequest`` with its URL, headers and body masked, no
+    cookies and no hooks.
 
     A streamed body (a file, a generator) is not passed on: reading it would
     take it from the request.
@@ -727,8 +729,9 @@ def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
     clone.headers = _scrubbed_headers(request.headers, secrets)
     clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
     clone.body = mask_text(request.body) if isinstance(request.body, (str, bytes)) else None
-    clone.hooks = {event: list(hooks) for event, hooks in (request.hooks or {}).items()}
-    clone._body_position = getattr(request, "_body_position", None)  # type: ignore[attr-defined]
+    # Not the request's hooks: an auth handler (HTTPDigestAuth) hooks in its
+    # bound methods, whose object holds the password.
+    clone.hooks = default_hooks()
     return clone
 
 

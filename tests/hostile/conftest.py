@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import types
 from collections.abc import Mapping
 from http.cookiejar import CookieJar
 from typing import Any
@@ -34,7 +35,8 @@ def reachable_text(*roots: Any) -> str:
 
     Walks containers, exceptions (message, repr, arguments, attributes, causes,
     notes), ``requests`` responses (url, headers, request, history, cookies,
-    next) and prepared requests, cookie jars, and the attributes of
+    next) and prepared requests, the objects of bound methods (a request's
+    hooks), cookie jars, and the attributes of
     ``requests``/``urllib3`` objects. Bytes are read as Latin-1, so an ASCII
     character shows whatever the encoding (UTF-8, Latin-1, UTF-16). A
     response's body is left out: it is what the server answered, not masked.
@@ -51,8 +53,17 @@ def reachable_text(*roots: Any) -> str:
         if isinstance(obj, (bytes, bytearray)):
             out.append(bytes(obj).decode("latin-1"))
             return
-        if depth > 16 or id(obj) in seen or (callable(obj) and not isinstance(obj, BaseException)):
+        if depth > 16 or id(obj) in seen:
             return
+        if isinstance(obj, (types.MethodType, types.BuiltinMethodType)):
+            # A bound method holds its object: requests' auth handlers are
+            # hooks bound to an auth object that keeps the password.
+            seen.add(id(obj))
+            if not isinstance(obj.__self__, types.ModuleType):
+                visit(obj.__self__, depth + 1)
+            return
+        if isinstance(obj, (type, types.FunctionType)):
+            return  # code, not values (an auth object with __call__ is walked)
         seen.add(id(obj))
         try:
             visit_inside(obj, depth)

@@ -378,6 +378,29 @@ def test_cookies_and_auth_objects_never_reach_receivers(
     assert leaked(events, PASSWORD, TOKEN) == []
 
 
+@pytest.mark.parametrize("status", [200, 401])
+def test_digest_auth_hooks_of_the_request_never_reach_receivers(
+    stub: StubServer, events: list[CapturedEvent], status: int
+) -> None:
+    # HTTPDigestAuth hooks its own bound methods into the prepared request:
+    # through them (hook.__self__.password) a copied request would hand over
+    # the password.
+    stub.replies["/API/item/VX-1"] = Reply(status)
+    instrument_http(stub.api)
+
+    response = requests.get(
+        f"{stub.api}/item/VX-1",
+        auth=requests.auth.HTTPDigestAuth("admin", PASSWORD),
+        timeout=5,
+    )
+
+    assert response.status_code == status
+    assert response.request.hooks["response"]  # the caller's request keeps its hooks
+    view = events[-1].kwargs["response"]
+    assert view.request.hooks == requests.hooks.default_hooks()
+    assert leaked(events, PASSWORD) == []
+
+
 def test_instrument_http_error_never_quotes_a_password() -> None:
     with pytest.raises(ValueError, match="not a valid URL") as raised:
         instrument_http(f"http://admin:{PASSWORD}@[::1/API")
