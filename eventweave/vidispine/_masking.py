@@ -41,7 +41,7 @@ from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
-from .._advice import MASK, SECRET_NAMES, is_secret
+from .._advice import MASK, SECRET_NAMES, SHORTEST_SCRUBBED, is_secret
 from ._notifications import safe_xml_parser
 
 __all__ = [
@@ -103,7 +103,9 @@ class Secrets:
     """The secret values met while masking one request, to scrub text derived from it.
 
     Each value is kept with the spellings a message may quote it in: as given,
-    percent-decoded and -encoded, and escaped as ``repr`` shows it.
+    percent-decoded and -encoded, and escaped as ``repr`` shows it. A value (or
+    spelling) shorter than :data:`eventweave._advice.SHORTEST_SCRUBBED` is not
+    kept: scrubbing ``token=1`` would replace every ``1`` of a message.
     """
 
     __slots__ = ("_values",)
@@ -126,7 +128,7 @@ class Secrets:
         else:
             return
         for text in texts:
-            if not text or text == MASK:
+            if len(text) < SHORTEST_SCRUBBED or text == MASK:
                 continue
             spellings = (
                 text,
@@ -137,7 +139,9 @@ class Secrets:
                 quote(text, safe="!#$%&'()*+,/:;=?@[]~"),  # as requests requotes a URL
                 repr(text)[1:-1],
             )
-            self._values.update(spelling for spelling in spellings if spelling)
+            self._values.update(
+                spelling for spelling in spellings if len(spelling) >= SHORTEST_SCRUBBED
+            )
 
     def add_credential(self, value: object) -> None:
         """Remember an Authorization-like value, its credentials and, for Basic, the password."""
@@ -724,8 +728,7 @@ def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
     clone = requests.PreparedRequest()
     clone.method = request.method
     if isinstance(request.url, str):
-        url = mask_url(request.url)
-        clone.url = secrets.scrub(url) if secrets else url
+        clone.url = mask_url(request.url)  # by structure: scrubbing could only garble it
     clone.headers = _scrubbed_headers(request.headers, secrets)
     clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
     clone.body = mask_text(request.body) if isinstance(request.body, (str, bytes)) else None
@@ -786,7 +789,7 @@ class ResponseView(requests.Response):
         url = self._original("url")
         if not isinstance(url, str):
             return url  # type: ignore[no-any-return]
-        return self._secrets().scrub(mask_url(url))
+        return mask_url(url)
 
     @cached_property
     def headers(self) -> CaseInsensitiveDict[str]:  # type: ignore[override]

@@ -128,6 +128,38 @@ def test_matrix_and_fragment_secrets_are_masked_in_url_and_path(
     assert leaked(events, TOKEN) == []
 
 
+def test_a_short_secret_value_masks_its_parameter_but_garbles_no_text(
+    stub: StubServer, events: list[CapturedEvent]
+) -> None:
+    stub.replies["/API/item/VX-1"] = Reply(404, b"{}", headers={"X-Served-By": "node-1"})
+    instrument_http(stub.api)
+
+    requests.get(f"{stub.api}/item/VX-1", params={"token": "1"}, timeout=5)
+
+    failed = events[-1].kwargs
+    view = failed["response"]
+    assert view.url == f"{stub.api}/item/VX-1?token={MASK}"  # masked where it is named
+    assert view.request.url == view.url
+    assert view.headers["X-Served-By"] == "node-1"  # a "1" of free text is left as it is
+    assert view.headers["Content-Length"] == "2"
+    assert stub.api in str(failed["exception"])
+    assert "VX-1" in str(failed["exception"])
+
+
+def test_secrets_shorter_than_the_minimum_are_not_scrubbed_from_text() -> None:
+    from eventweave._advice import SHORTEST_SCRUBBED
+    from eventweave.plan._errors import Scrubber
+    from eventweave.vidispine._masking import Secrets
+
+    short, long_enough = "x" * (SHORTEST_SCRUBBED - 1), "y" * SHORTEST_SCRUBBED
+    secrets = Secrets()
+    secrets.add(short)
+    assert not secrets
+    secrets.add(long_enough)
+    assert secrets.scrub(f"{short} {long_enough}") == f"{short} {MASK}"
+    assert Scrubber.SHORTEST == SHORTEST_SCRUBBED  # one minimum for every scrubber
+
+
 # -- exceptions ------------------------------------------------------------------------
 
 
