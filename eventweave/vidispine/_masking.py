@@ -772,37 +772,34 @@ class ResponseView(requests.Response):
             elapsed=response.elapsed,
             raw=None,
             connection=None,
-            # Closures, not attributes: nothing reachable from the view is unmasked.
-            _view_of=lambda name: getattr(response, name, None),
-            _view_secrets=secrets,
+            # The response and its secrets are held in a closure, not in
+            # attributes, and the closure hands back only masked values: no
+            # attribute or method of the view returns what it masks. The
+            # closure can still be read by introspection (__closure__): this
+            # keeps secrets from receivers that read what they are sent, not
+            # from code that digs through the interpreter.
+            _view_masked=lambda name: _masked_attribute(response, name, secrets),
         )
-
-    def _secrets(self) -> Secrets:
-        secrets: Secrets = self.__dict__["_view_secrets"]()
-        return secrets
-
-    def _original(self, name: str) -> Any:
-        return self.__dict__["_view_of"](name)
 
     @cached_property
     def url(self) -> str:  # type: ignore[override]
-        url = self._original("url")
-        if not isinstance(url, str):
-            return url  # type: ignore[no-any-return]
-        return mask_url(url)
+        url: str = self.__dict__["_view_masked"]("url")
+        return url
 
     @cached_property
     def headers(self) -> CaseInsensitiveDict[str]:  # type: ignore[override]
-        return _scrubbed_headers(self._original("headers"), self._secrets())
+        headers: CaseInsensitiveDict[str] = self.__dict__["_view_masked"]("headers")
+        return headers
 
     @cached_property
     def request(self) -> requests.PreparedRequest:  # type: ignore[override]
-        return mask_request(self._original("request"), self._secrets())  # type: ignore[no-any-return]
+        request: requests.PreparedRequest = self.__dict__["_view_masked"]("request")
+        return request
 
     @cached_property
     def history(self) -> list[requests.Response]:  # type: ignore[override]
-        secrets = self.__dict__["_view_secrets"]
-        return [ResponseView(r, secrets) for r in self._original("history") or ()]
+        history: list[requests.Response] = self.__dict__["_view_masked"]("history")
+        return history
 
     @cached_property
     def cookies(self) -> RequestsCookieJar:  # type: ignore[override]
@@ -810,7 +807,29 @@ class ResponseView(requests.Response):
 
     @cached_property
     def _next(self) -> Any:
-        return mask_request(self._original("_next"), self._secrets())
+        return self.__dict__["_view_masked"]("_next")
+
+
+def _masked_attribute(
+    response: requests.Response, name: str, secrets: Callable[[], Secrets]
+) -> Any:
+    """The ``name`` attribute of ``response`` as its :class:`ResponseView` shows it.
+
+    Only the attributes the view masks: no other is read from the response.
+    """
+    if name not in _MASKED_ATTRIBUTES:
+        raise AttributeError(name)
+    value = getattr(response, name, None)
+    if name == "url":
+        return mask_url(value) if isinstance(value, str) else value
+    if name == "headers":
+        return _scrubbed_headers(value, secrets())
+    if name == "history":
+        return [ResponseView(r, secrets) for r in value or ()]
+    return mask_request(value, secrets())  # request, _next
+
+
+_MASKED_ATTRIBUTES = frozenset({"url", "headers", "request", "history", "_next"})
 
 
 # -- exceptions -----------------------------------------------------------------------

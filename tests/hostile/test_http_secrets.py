@@ -48,6 +48,12 @@ def leaked(events: list[CapturedEvent], *secrets: str) -> list[str]:
     return [secret for secret in secrets if secret in text]
 
 
+def leaked_from(root: Any, *secrets: str) -> list[str]:
+    """The secrets found anywhere reachable from ``root``."""
+    text = reachable_text(root)
+    return [secret for secret in secrets if secret in text]
+
+
 def with_userinfo(url: str, user: str, password: str) -> str:
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{user}:{password}@{rest}"
@@ -431,6 +437,26 @@ def test_digest_auth_hooks_of_the_request_never_reach_receivers(
     view = events[-1].kwargs["response"]
     assert view.request.hooks == requests.hooks.default_hooks()
     assert leaked(events, PASSWORD) == []
+
+
+def test_nothing_a_response_view_holds_hands_back_the_unmasked_response(
+    stub: StubServer, events: list[CapturedEvent]
+) -> None:
+    stub.replies["/API/item/VX-1"] = Reply(302, b"", headers={"Location": "/API/item/VX-2"})
+    instrument_http(stub.api)
+
+    requests.get(f"{stub.api}/item/VX-1?token={TOKEN}", auth=("admin", PASSWORD), timeout=5)
+
+    view = events[-1].kwargs["response"]
+    assert not hasattr(view, "_original")
+    for value in vars(view).values():
+        if not callable(value):
+            continue
+        for name in ("url", "headers", "request", "history", "_next"):
+            assert leaked_from(value(name), PASSWORD, TOKEN) == []
+        for name in ("raw", "cookies", "connection", "__dict__"):
+            with pytest.raises(AttributeError):
+                value(name)
 
 
 def test_instrument_http_error_never_quotes_a_password() -> None:
