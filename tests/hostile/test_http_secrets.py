@@ -466,31 +466,44 @@ def test_instrument_http_error_never_quotes_a_password() -> None:
     assert PASSWORD not in str(raised.value)
 
 
-def test_receiver_reading_only_method_and_url_leaves_bodies_unparsed(
-    fake: FakeVidispine, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("reads_data", [False, True], ids=["method-and-url", "data"])
+def test_a_body_naming_a_secret_is_parsed_only_for_a_receiver_reading_it(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch, reads_data: bool
 ) -> None:
     from eventweave.vidispine import _masking
 
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, Any]] = []
     parsed: list[str] = []
-    monkeypatch.setattr(_masking, "_mask_xml", lambda text, found: parsed.append(text))
+    mask_xml = _masking._mask_xml
 
-    def audit(sender: Any, method: str, url: str, **kwargs: Any) -> None:
+    def recording(text: str, found: Any) -> str | None:
+        parsed.append(text)
+        return mask_xml(text, found)
+
+    monkeypatch.setattr(_masking, "_mask_xml", recording)
+    body = f"<MetadataDocument><password>{PASSWORD}</password></MetadataDocument>"
+
+    def reads_method_and_url(sender: Any, method: str, url: str, **kwargs: Any) -> None:
         seen.append((method, url))
 
-    instrument_http(fake.url)
-    signals.vidispine_post_modify.connect(audit)
-    try:
-        requests.put(
-            f"{fake.url}/item/VX-1/metadata",
-            data="<MetadataDocument><field><name>title</name></field></MetadataDocument>",
-            auth=fake.auth,
-            timeout=5,
-        )
-    finally:
-        signals.vidispine_post_modify.disconnect(audit)
+    def reads_the_data(sender: Any, method: str, data: Any, **kwargs: Any) -> None:
+        seen.append((method, data))
 
-    assert parsed == []  # no secret name in it: not even parsed
+    receiver = reads_the_data if reads_data else reads_method_and_url
+    instrument_http(stub.api)
+    signals.vidispine_post_modify.connect(receiver)
+    try:
+        requests.put(f"{stub.api}/item/VX-1/metadata", data=body, timeout=5)
+    finally:
+        signals.vidispine_post_modify.disconnect(receiver)
+
+    assert [method for method, _ in seen] == ["setItemMetadata"]
+    if reads_data:
+        assert parsed != []
+        assert seen[0][1] == f"<MetadataDocument><password>{MASK}</password></MetadataDocument>"
+    else:
+        assert parsed == []  # nobody reads the body: not even parsed
+        assert seen[0][1] == f"{stub.api}/item/VX-1/metadata"
 
 
 def test_notification_errors_never_quote_the_password_of_the_api_url(fake: FakeVidispine) -> None:
