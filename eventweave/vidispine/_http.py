@@ -706,15 +706,19 @@ class _HttpHook(Hook):
             payload = call.payload
             status = result.status_code
             if status >= 400:
-                view = ResponseView(result, call.lazy_secrets(result.request))
-                payload["response"] = view
                 payload["status_code"] = status
-                kind = "Client" if status < 500 else "Server"
-                message = (
-                    f"{status} {kind} Error: {result.reason} "
-                    f"for {payload['http_method']} {payload['url']}"
-                )
-                error = requests.HTTPError(message, response=view, request=view.request)
+                error: requests.HTTPError | None = None
+                # The view, and the error holding it, only for a receiver that can read them.
+                if reads is None or "response" in reads or "exception" in reads:
+                    view = ResponseView(result, call.lazy_secrets(result.request))
+                    payload["response"] = view
+                    if reads is None or "exception" in reads:
+                        kind = "Client" if status < 500 else "Server"
+                        message = (
+                            f"{status} {kind} Error: {result.reason} "
+                            f"for {payload['http_method']} {payload['url']}"
+                        )
+                        error = requests.HTTPError(message, response=view, request=view.request)
                 _report(call.sender, error, payload, reads)
                 return result
             if reads is None or "result" in reads or "response" in reads:
@@ -737,8 +741,11 @@ class _HttpHook(Hook):
         try:
             if isinstance(exception, Exception):
                 reads = call.reads()
-                secrets = call.secrets(getattr(exception, "request", None))
-                _report(call.sender, exception_view(exception, secrets), call.payload, reads)
+                view: BaseException | None = None
+                if reads is None or "exception" in reads:  # else nobody can read the copy
+                    secrets = call.secrets(getattr(exception, "request", None))
+                    view = exception_view(exception, secrets)
+                _report(call.sender, view, call.payload, reads)
         finally:
             _busy.reset(call.token)
 
@@ -756,10 +763,11 @@ def _secret_rule(rule: str) -> bool:
 
 def _report(
     sender: Any,
-    exception: BaseException,
+    exception: BaseException | None,
     payload: dict[str, Any],
     reads: frozenset[str] | None = None,
 ) -> None:
+    # ``exception`` is None only when no receiver reads it (``_send`` leaves it out).
     # The caller must get its own outcome (the response, or the original
     # exception) unchanged, so a failing receiver is logged, not raised.
     try:

@@ -837,3 +837,81 @@ def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
         signals.vidispine_post_modify.disconnect(reads_json)
 
     assert audit_lines == [("json", {"token": MASK})]
+
+
+@pytest.fixture
+def failure_views(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the instrumentation built to report a failure, by kind."""
+    from eventweave.vidispine import _http
+
+    built: list[str] = []
+    for name in ("ResponseView", "exception_view", "request_secrets"):
+        original = getattr(_http, name)
+
+        def recording(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            built.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(_http, name, recording)
+    return built
+
+
+def failed_reading_status(sender: Any, method: str, status_code: int = 0, **named: Any) -> None:
+    audit_lines.append((method, str(status_code)))
+
+
+def failed_reading_exception(sender: Any, method: str, exception: Any, **named: Any) -> None:
+    audit_lines.append((method, type(exception).__name__))
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "views"),
+    [
+        (failed_reading_status, ("getItem", "404"), []),
+        (failed_reading_exception, ("getItem", "HTTPError"), ["ResponseView", "request_secrets"]),
+    ],
+    ids=["status", "exception"],
+)
+def test_an_error_status_builds_the_error_only_for_a_receiver_reading_it(
+    stub: StubServer,
+    failure_views: list[str],
+    receiver: Any,
+    expected: tuple[str, str],
+    views: list[str],
+) -> None:
+    audit_lines.clear()
+    stub.replies["/API/item/VX-9"] = Reply(404, b"{}")
+    instrument_http(stub.api)
+
+    with signals.vidispine_failed.connected_to(receiver):
+        response = requests.get(f"{stub.api}/item/VX-9", timeout=5)
+
+    assert response.status_code == 404
+    assert audit_lines == [expected]
+    assert failure_views == views
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "views"),
+    [
+        (failed_reading_status, ("removeItem", "0"), []),
+        (
+            failed_reading_exception,
+            ("removeItem", "ConnectionError"),
+            ["request_secrets", "exception_view"],
+        ),
+    ],
+    ids=["status", "exception"],
+)
+def test_a_raised_exception_is_copied_only_for_a_receiver_reading_it(
+    failure_views: list[str], receiver: Any, expected: tuple[str, str], views: list[str]
+) -> None:
+    audit_lines.clear()
+    api = f"http://127.0.0.1:{closed_port()}/API"
+    instrument_http(api)
+
+    with signals.vidispine_failed.connected_to(receiver), pytest.raises(requests.ConnectionError):
+        requests.delete(f"{api}/item/VX-1", timeout=2)
+
+    assert audit_lines == [expected]
+    assert failure_views == views
