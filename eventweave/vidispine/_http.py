@@ -827,6 +827,14 @@ def instrument_http(
       copy with the request's credentials masked), the original being
       re-raised. A failing ``vidispine_failed`` receiver is logged.
 
+    Receivers get only the keyword arguments they can read: when no receiver
+    of the request's signals (pre, post and ``vidispine_failed``) uses its
+    ``**kwargs``, the arguments none of them names are left out, and are not
+    even prepared (``params``, ``headers``, ``json`` and ``data`` are not
+    masked, no response view or exception copy is built). A receiver that
+    reads its ``**kwargs``, or is not a plain function or method, gets
+    everything, and so do all receivers beside it.
+
     A request no route describes still emits: its family comes from the verb
     (GET, HEAD, OPTIONS: get; POST: create; PUT, PATCH: modify; DELETE:
     delete; others: modify) and its operation is its path with id-like
