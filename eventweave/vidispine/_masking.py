@@ -70,9 +70,6 @@ _WORDS = tuple(sorted({name.lower().replace("_", "").replace("-", "") for name i
 _ESCAPES = ("@", "%", "\\u", "&#")
 # One pass over a lower-cased text finds any of them (what lower() leaves alike).
 _SUSPECT = re.compile("|".join(re.escape(text) for text in (*_WORDS, *_ESCAPES)))
-# is_secret is cached; a name longer than this (a hostile body's key) is not
-# worth a cache slot.
-_CACHED_NAME = 256
 _MASK_BYTES = MASK.encode("ascii")
 
 
@@ -82,9 +79,7 @@ def secret_name(name: object) -> bool:
         name = bytes(name).decode("utf-8", "replace")
     if not isinstance(name, str):
         return False
-    if len(name) > _CACHED_NAME:
-        return bool(getattr(is_secret, "__wrapped__", is_secret)(name, SECRET_NAMES))
-    return is_secret(name, SECRET_NAMES)
+    return is_secret(name, SECRET_NAMES)  # cached, and the cache is bounded
 
 
 def _might_hold_secret(text: str) -> bool:
