@@ -304,6 +304,47 @@ def test_quoted_path_value_is_decoded_for_the_instance(stub: StubServer, events:
     assert events[0].kwargs["path"] == "/group/sales%2Feurope"
 
 
+def test_a_secret_template_value_is_masked_in_instance_and_path_params(
+    stub: StubServer, events: list[Any]
+) -> None:
+    routes = [
+        Route("GET", "/session/{token}", "get", "getSession", "token"),
+        Route("PUT", "/user/{username}/key/{api_key}", "modify", "setUserKey", "username"),
+    ]
+    instrument_http(stub.api, routes=routes)
+
+    requests.get(f"{stub.api}/session/tk-9f2e", timeout=5)
+    requests.put(f"{stub.api}/user/alice/key/k-77ab", timeout=5)
+
+    session, key = events[0].kwargs, events[2].kwargs
+    assert session["instance"] == MASK
+    assert session["path_params"] == {"token": MASK}
+    assert key["instance"] == "alice"
+    assert key["path_params"] == {"username": "alice", "api_key": MASK}
+    assert [e.kwargs["path_params"] for e in events[1::2]] == [{"token": MASK}, key["path_params"]]
+
+
+def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
+    stub: StubServer,
+) -> None:
+    got: list[Any] = []
+
+    def reads_params(sender: Any, params: Any, **named: Any) -> None:
+        got.append(params)
+
+    def connect_another(sender: Any, method: str, **named: Any) -> None:
+        signals.vidispine_post_get.connect(reads_params)
+
+    instrument_http(stub.api)
+    try:
+        with signals.vidispine_pre_get.connected_to(connect_another):
+            requests.get(f"{stub.api}/item/VX-1?a=1&token=t0k3n".encode(), timeout=5)
+    finally:
+        signals.vidispine_post_get.disconnect(reads_params)
+
+    assert got == [{"a": "1", "token": MASK}]
+
+
 # -- where it emits -------------------------------------------------------------------
 
 
