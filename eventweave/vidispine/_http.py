@@ -274,7 +274,8 @@ def _path_segments(path: str) -> list[str]:
     if ";" in path:  # matrix parameters (";number=10") qualify a segment, not part of it
         return [s.partition(";")[0] for s in path.split("/") if s]
     if path[:1] == "/" and path[-1:] != "/" and "//" not in path:
-        return path[1:].split("/")  # the usual spelling: no empty segment to drop
+        # the usual spelling: no empty segment to drop (cheaper than filtering)
+        return path[1:].split("/")
     return [s for s in path.split("/") if s]
 
 
@@ -290,6 +291,7 @@ def _match_in(
         names = iter(compiled.names)
         for expected, actual in zip(compiled.segments, segments, strict=True):
             if expected is None:
+                # The test first: unquote costs several times more, even without a %.
                 values[next(names)] = unquote(actual) if "%" in actual else actual
             elif expected != actual:
                 break
