@@ -42,7 +42,7 @@ from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
 from .._advice import MASK, SECRET_NAMES, SHORTEST_SCRUBBED, is_secret
-from ._notifications import safe_xml_parser
+from ._xml import safe_xml_parser
 
 __all__ = [
     "SECRET_HEADERS",
