@@ -3,31 +3,24 @@ search through what receivers get for a text that must not be there."""
 
 from __future__ import annotations
 
-import os
 import socket
 import types
 from collections.abc import Mapping
 from http.cookiejar import CookieJar
 from typing import Any
 
-import django
 import hypothesis
 import requests
-from django.apps import apps
-from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 from vidispine.conftest import serve as serve  # serve(wsgi_app) on loopback: the same fixture
-from vidispine.test_http import stub as stub  # a loopback HTTP server with set replies
+from vidispine.conftest import stub as stub  # a loopback HTTP server with set replies
+
+import tests.contrib.django_setup  # noqa: F401  (configures Django on import)
 
 # Each property test fixes its seed (derandomize=True) and its number of
 # examples; none keeps a database of examples between runs.
 hypothesis.settings.register_profile("hostile", database=None)
 hypothesis.settings.load_profile("hostile")
-
-if not settings.configured:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_settings")
-if not apps.ready:
-    django.setup()
 
 
 def reachable_text(*roots: Any) -> str:

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from vidispine.conftest import OPERATION_SIGNALS, names
-from vidispine.test_http import Reply, StubServer
+from vidispine.conftest import OPERATION_SIGNALS, Reply, StubServer, names
 
 from eventweave import MASK
 from eventweave.testing import CapturedEvent, capture
