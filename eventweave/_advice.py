@@ -74,6 +74,12 @@ contains one of these (so ``newPassword``, ``client_secret`` and
 MASK = "********"
 """What a masked value is replaced with."""
 
+SHORTEST_SCRUBBED = 4
+"""Secret values shorter than this are not scrubbed from free text (a message, a
+header value): replacing every ``1`` or ``pw`` in it would garble the text and
+point at the secret anyway. They are still masked where the structure names
+them (a secret-named parameter, ``user:pw@`` in a URL)."""
+
 RESERVED_NAMES: frozenset[str] = frozenset(
     {"sender", "signal", "instance", "method", "args", "kwargs", "result", "exception", "self"}
 )

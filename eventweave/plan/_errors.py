@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._advice import MASK
+from .._advice import MASK, SHORTEST_SCRUBBED
 
 __all__ = ["PlanError", "Scrubber", "Where", "key_of", "label", "shown"]
 
@@ -67,7 +67,7 @@ class Scrubber:
     table would print them; it never guesses at text.
     """
 
-    SHORTEST = 4
+    SHORTEST = SHORTEST_SCRUBBED
     """Shorter secrets are masked in their URL (``user:pw@``) only: replacing
     every ``pw`` in a message would garble it and point at the secret anyway."""
 

@@ -204,6 +204,8 @@ class _Compiled:
     segments: tuple[str | None, ...]  # None: a {name} segment
     names: tuple[str, ...]
     literals: int
+    secrets: tuple[str, ...]  # the names that are secrets: their values are masked
+    secret_instance: bool  # the instance rule names a secret ("body:password")
 
 
 def _template_segments(template: str) -> list[str]:
@@ -263,14 +265,17 @@ def _compile(route: Any) -> _Compiled:
             raise ValueError(msg)
     route = Route(verb.strip().upper(), template, family, operation, instance)
     literals = sum(1 for s in segments if s is not None)
-    return _Compiled(route, tuple(segments), tuple(names), literals)
+    secrets = tuple(name for name in names if secret_name(name))
+    secret_instance = instance not in (None, "result") and secret_name(instance.rpartition(":")[2])
+    return _Compiled(route, tuple(segments), tuple(names), literals, secrets, secret_instance)
 
 
 def _path_segments(path: str) -> list[str]:
     if ";" in path:  # matrix parameters (";number=10") qualify a segment, not part of it
         return [s.partition(";")[0] for s in path.split("/") if s]
     if path[:1] == "/" and path[-1:] != "/" and "//" not in path:
-        return path[1:].split("/")  # the usual spelling: no empty segment to drop
+        # the usual spelling: no empty segment to drop (cheaper than filtering)
+        return path[1:].split("/")
     return [s for s in path.split("/") if s]
 
 
@@ -286,10 +291,13 @@ def _match_in(
         names = iter(compiled.names)
         for expected, actual in zip(compiled.segments, segments, strict=True):
             if expected is None:
+                # The test first: unquote costs several times more, even without a %.
                 values[next(names)] = unquote(actual) if "%" in actual else actual
             elif expected != actual:
                 break
         else:
+            if compiled.secrets:  # /user/{token}: the value is a secret
+                values.update(dict.fromkeys(compiled.secrets, MASK))
             return compiled, values
     return None
 
@@ -490,8 +498,11 @@ class _HttpAdvice(Advice):
     def bind(self, site: Site) -> Hook:
         return _HttpHook(self, site)
 
-    def route_for(self, verb: str, path: str) -> tuple[Route, dict[str, str], str | None, bool]:
-        """The route of a request, its template values, the fallback instance, whether known."""
+    def route_for(
+        self, verb: str, path: str
+    ) -> tuple[Route, dict[str, str], str | None, _Compiled | None]:
+        """The route of a request, its template values (secrets masked), the fallback
+        instance, and the compiled route (None for a path no route describes)."""
         segments = _path_segments(path)
         count = len(segments)
         key = (verb, count, segments[0] if segments else None)
@@ -500,9 +511,9 @@ class _HttpAdvice(Advice):
             if candidates:
                 found = _match_in(candidates, segments)
                 if found is not None:
-                    return found[0].route, found[1], None, True
+                    return found[0].route, found[1], None, found[0]
         route, first_id = _fallback(verb, segments)
-        return route, {}, first_id, False
+        return route, {}, first_id, None
 
 
 _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTES)
@@ -573,6 +584,7 @@ class _Call:
         "sender",
         "stream",
         "token",
+        "url",
     )
 
     def __init__(
@@ -584,6 +596,7 @@ class _Call:
         rule: str | None,
         named: dict[str, Any],
         left: tuple[str, ...],
+        url: str,
     ) -> None:
         self.token = token
         self.sender = sender
@@ -593,6 +606,7 @@ class _Call:
         self.named = named  # the call's own arguments: kept to find its secrets, never sent
         self.stream = named.get("stream")
         self.left = left  # the keys of _PREPARED nobody could read when it started
+        self.url = url  # the call's URL as a str (decoded if it was bytes), unmasked
         self._secrets: Secrets | None = None
 
     def secrets(self, prepared: Any) -> Secrets:
@@ -612,11 +626,7 @@ class _Call:
         """
         reads = _names_read(self.family)
         if self.left and (reads is None or not reads.isdisjoint(self.left)):
-            url = self.payload["url"]
-            raw = self.named.get("url")
-            self.left = _prepare(
-                self.payload, self.named, raw if isinstance(raw, str) else url, reads, self.left
-            )
+            self.left = _prepare(self.payload, self.named, self.url, reads, self.left)
         return reads
 
 
@@ -655,7 +665,7 @@ class _HttpHook(Hook):
         if silenced or (self_ is not None and is_silent(type(self_))):
             return None
         verb = (verb.decode("ascii", "replace") if isinstance(verb, bytes) else verb).upper()
-        route, path_params, first_id, known = self.advice.route_for(verb, path)
+        route, path_params, first_id, compiled = self.advice.route_for(verb, path)
         family = route.family
         if instead in _FAMILY_SIGNALS:
             family = instead
@@ -668,7 +678,7 @@ class _HttpHook(Hook):
             instance = _body_value(named.get("json"), named.get("data"), rule[5:])
         else:
             instance = path_params.get(rule)
-        if instance is not None and isinstance(rule, str) and _secret_rule(rule):
+        if instance is not None and compiled is not None and compiled.secret_instance:
             instance = MASK
         payload: dict[str, Any] = {
             "instance": instance,
@@ -683,7 +693,7 @@ class _HttpHook(Hook):
         # when it cannot hold a secret.
         reads = _names_read(family)
         left = _prepare(payload, named, url, reads)
-        payload["route"] = route if known else None
+        payload["route"] = route if compiled is not None else None
         sender = type(self_) if self_ is not None else requests.Session
         token = _busy.set(True)
         try:
@@ -691,7 +701,7 @@ class _HttpHook(Hook):
         except BaseException:
             _busy.reset(token)
             raise
-        return _Call(token, sender, payload, family, rule, named, left)
+        return _Call(token, sender, payload, family, rule, named, left, url)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
@@ -706,15 +716,19 @@ class _HttpHook(Hook):
             payload = call.payload
             status = result.status_code
             if status >= 400:
-                view = ResponseView(result, call.lazy_secrets(result.request))
-                payload["response"] = view
                 payload["status_code"] = status
-                kind = "Client" if status < 500 else "Server"
-                message = (
-                    f"{status} {kind} Error: {result.reason} "
-                    f"for {payload['http_method']} {payload['url']}"
-                )
-                error = requests.HTTPError(message, response=view, request=view.request)
+                error: requests.HTTPError | None = None
+                # The view, and the error holding it, only for a receiver that can read them.
+                if reads is None or "response" in reads or "exception" in reads:
+                    view = ResponseView(result, call.lazy_secrets(result.request))
+                    payload["response"] = view
+                    if reads is None or "exception" in reads:
+                        kind = "Client" if status < 500 else "Server"
+                        message = (
+                            f"{status} {kind} Error: {result.reason} "
+                            f"for {payload['http_method']} {payload['url']}"
+                        )
+                        error = requests.HTTPError(message, response=view, request=view.request)
                 _report(call.sender, error, payload, reads)
                 return result
             if reads is None or "result" in reads or "response" in reads:
@@ -737,29 +751,22 @@ class _HttpHook(Hook):
         try:
             if isinstance(exception, Exception):
                 reads = call.reads()
-                secrets = call.secrets(getattr(exception, "request", None))
-                _report(call.sender, exception_view(exception, secrets), call.payload, reads)
+                view: BaseException | None = None
+                if reads is None or "exception" in reads:  # else nobody can read the copy
+                    secrets = call.secrets(getattr(exception, "request", None))
+                    view = exception_view(exception, secrets)
+                _report(call.sender, view, call.payload, reads)
         finally:
             _busy.reset(call.token)
 
 
-_secret_rules: dict[str, bool] = {}
-
-
-def _secret_rule(rule: str) -> bool:
-    """Whether the instance a route's rule names is a secret (``"body:password"``)."""
-    found = _secret_rules.get(rule)
-    if found is None:
-        found = _secret_rules[rule] = secret_name(rule.rpartition(":")[2])
-    return found
-
-
 def _report(
     sender: Any,
-    exception: BaseException,
+    exception: BaseException | None,
     payload: dict[str, Any],
     reads: frozenset[str] | None = None,
 ) -> None:
+    # ``exception`` is None only when no receiver reads it (``_send`` leaves it out).
     # The caller must get its own outcome (the response, or the original
     # exception) unchanged, so a failing receiver is logged, not raised.
     try:
@@ -818,6 +825,14 @@ def instrument_http(
       response unchanged); when ``requests`` raises, with ``exception`` (a
       copy with the request's credentials masked), the original being
       re-raised. A failing ``vidispine_failed`` receiver is logged.
+
+    Receivers get only the keyword arguments they can read: when no receiver
+    of the request's signals (pre, post and ``vidispine_failed``) uses its
+    ``**kwargs``, the arguments none of them names are left out, and are not
+    even prepared (``params``, ``headers``, ``json`` and ``data`` are not
+    masked, no response view or exception copy is built). A receiver that
+    reads its ``**kwargs``, or is not a plain function or method, gets
+    everything, and so do all receivers beside it.
 
     A request no route describes still emits: its family comes from the verb
     (GET, HEAD, OPTIONS: get; POST: create; PUT, PATCH: modify; DELETE:

@@ -38,10 +38,11 @@ from xml.parsers import expat
 
 import requests
 from requests.cookies import RequestsCookieJar
+from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 
-from .._advice import MASK, SECRET_NAMES, is_secret
-from ._notifications import safe_xml_parser
+from .._advice import MASK, SECRET_NAMES, SHORTEST_SCRUBBED, is_secret
+from ._xml import safe_xml_parser
 
 __all__ = [
     "SECRET_HEADERS",
@@ -69,9 +70,6 @@ _WORDS = tuple(sorted({name.lower().replace("_", "").replace("-", "") for name i
 _ESCAPES = ("@", "%", "\\u", "&#")
 # One pass over a lower-cased text finds any of them (what lower() leaves alike).
 _SUSPECT = re.compile("|".join(re.escape(text) for text in (*_WORDS, *_ESCAPES)))
-# is_secret is cached; a name longer than this (a hostile body's key) is not
-# worth a cache slot.
-_CACHED_NAME = 256
 _MASK_BYTES = MASK.encode("ascii")
 
 
@@ -81,9 +79,7 @@ def secret_name(name: object) -> bool:
         name = bytes(name).decode("utf-8", "replace")
     if not isinstance(name, str):
         return False
-    if len(name) > _CACHED_NAME:
-        return bool(getattr(is_secret, "__wrapped__", is_secret)(name, SECRET_NAMES))
-    return is_secret(name, SECRET_NAMES)
+    return is_secret(name, SECRET_NAMES)  # cached, and the cache is bounded
 
 
 def _might_hold_secret(text: str) -> bool:
@@ -102,7 +98,9 @@ class Secrets:
     """The secret values met while masking one request, to scrub text derived from it.
 
     Each value is kept with the spellings a message may quote it in: as given,
-    percent-decoded and -encoded, and escaped as ``repr`` shows it.
+    percent-decoded and -encoded, and escaped as ``repr`` shows it. A value (or
+    spelling) shorter than :data:`eventweave._advice.SHORTEST_SCRUBBED` is not
+    kept: scrubbing ``token=1`` would replace every ``1`` of a message.
     """
 
     __slots__ = ("_values",)
@@ -125,7 +123,7 @@ class Secrets:
         else:
             return
         for text in texts:
-            if not text or text == MASK:
+            if len(text) < SHORTEST_SCRUBBED or text == MASK:
                 continue
             spellings = (
                 text,
@@ -136,7 +134,9 @@ class Secrets:
                 quote(text, safe="!#$%&'()*+,/:;=?@[]~"),  # as requests requotes a URL
                 repr(text)[1:-1],
             )
-            self._values.update(spelling for spelling in spellings if spelling)
+            self._values.update(
+                spelling for spelling in spellings if len(spelling) >= SHORTEST_SCRUBBED
+            )
 
     def add_credential(self, value: object) -> None:
         """Remember an Authorization-like value, its credentials and, for Basic, the password."""
@@ -712,7 +712,8 @@ def request_secrets(named: Mapping[str, Any], prepared: Any = None) -> Secrets:
 
 
 def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
-    """A copy of a ``PreparedRequest`` with its URL, headers and body masked, and no cookies.
+    """A copy of a ``PreparedRequest`` with its URL, headers and body masked, no
+    cookies and no hooks.
 
     A streamed body (a file, a generator) is not passed on: reading it would
     take it from the request.
@@ -722,13 +723,13 @@ def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
     clone = requests.PreparedRequest()
     clone.method = request.method
     if isinstance(request.url, str):
-        url = mask_url(request.url)
-        clone.url = secrets.scrub(url) if secrets else url
+        clone.url = mask_url(request.url)  # by structure: scrubbing could only garble it
     clone.headers = _scrubbed_headers(request.headers, secrets)
     clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
     clone.body = mask_text(request.body) if isinstance(request.body, (str, bytes)) else None
-    clone.hooks = {event: list(hooks) for event, hooks in (request.hooks or {}).items()}
-    clone._body_position = getattr(request, "_body_position", None)  # type: ignore[attr-defined]
+    # Not the request's hooks: an auth handler (HTTPDigestAuth) hooks in its
+    # bound methods, whose object holds the password.
+    clone.hooks = default_hooks()
     return clone
 
 
@@ -766,37 +767,34 @@ class ResponseView(requests.Response):
             elapsed=response.elapsed,
             raw=None,
             connection=None,
-            # Closures, not attributes: nothing reachable from the view is unmasked.
-            _view_of=lambda name: getattr(response, name, None),
-            _view_secrets=secrets,
+            # The response and its secrets are held in a closure, not in
+            # attributes, and the closure hands back only masked values: no
+            # attribute or method of the view returns what it masks. The
+            # closure can still be read by introspection (__closure__): this
+            # keeps secrets from receivers that read what they are sent, not
+            # from code that digs through the interpreter.
+            _view_masked=lambda name: _masked_attribute(response, name, secrets),
         )
-
-    def _secrets(self) -> Secrets:
-        secrets: Secrets = self.__dict__["_view_secrets"]()
-        return secrets
-
-    def _original(self, name: str) -> Any:
-        return self.__dict__["_view_of"](name)
 
     @cached_property
     def url(self) -> str:  # type: ignore[override]
-        url = self._original("url")
-        if not isinstance(url, str):
-            return url  # type: ignore[no-any-return]
-        return self._secrets().scrub(mask_url(url))
+        url: str = self.__dict__["_view_masked"]("url")
+        return url
 
     @cached_property
     def headers(self) -> CaseInsensitiveDict[str]:  # type: ignore[override]
-        return _scrubbed_headers(self._original("headers"), self._secrets())
+        headers: CaseInsensitiveDict[str] = self.__dict__["_view_masked"]("headers")
+        return headers
 
     @cached_property
     def request(self) -> requests.PreparedRequest:  # type: ignore[override]
-        return mask_request(self._original("request"), self._secrets())  # type: ignore[no-any-return]
+        request: requests.PreparedRequest = self.__dict__["_view_masked"]("request")
+        return request
 
     @cached_property
     def history(self) -> list[requests.Response]:  # type: ignore[override]
-        secrets = self.__dict__["_view_secrets"]
-        return [ResponseView(r, secrets) for r in self._original("history") or ()]
+        history: list[requests.Response] = self.__dict__["_view_masked"]("history")
+        return history
 
     @cached_property
     def cookies(self) -> RequestsCookieJar:  # type: ignore[override]
@@ -804,7 +802,29 @@ class ResponseView(requests.Response):
 
     @cached_property
     def _next(self) -> Any:
-        return mask_request(self._original("_next"), self._secrets())
+        return self.__dict__["_view_masked"]("_next")
+
+
+def _masked_attribute(
+    response: requests.Response, name: str, secrets: Callable[[], Secrets]
+) -> Any:
+    """The ``name`` attribute of ``response`` as its :class:`ResponseView` shows it.
+
+    Only the attributes the view masks: no other is read from the response.
+    """
+    if name not in _MASKED_ATTRIBUTES:
+        raise AttributeError(name)
+    value = getattr(response, name, None)
+    if name == "url":
+        return mask_url(value) if isinstance(value, str) else value
+    if name == "headers":
+        return _scrubbed_headers(value, secrets())
+    if name == "history":
+        return [ResponseView(r, secrets) for r in value or ()]
+    return mask_request(value, secrets())  # request, _next
+
+
+_MASKED_ATTRIBUTES = frozenset({"url", "headers", "request", "history", "_next"})
 
 
 # -- exceptions -----------------------------------------------------------------------

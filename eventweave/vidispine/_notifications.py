@@ -24,6 +24,8 @@ from xml.parsers import expat
 import requests
 
 from . import signals as _default_signals
+from ._masking import mask_url
+from ._xml import RefusedDoctype, safe_xml_parser
 
 __all__ = [
     "MalformedNotification",
@@ -242,38 +244,6 @@ class _SimpleMetadataBuilder:
             self._text.append(data)
 
 
-def _refuse_dtd(*_args: object) -> None:
-    msg = "XML notification declares a DOCTYPE or entity; refused (entity expansion)"
-    raise MalformedNotification(msg)
-
-
-def safe_xml_parser(
-    *,
-    start: Callable[[str, dict[str, str]], None],
-    end: Callable[[str], None],
-    text: Callable[[str], None],
-    encoding: str | None = None,
-    namespaces: bool = True,
-) -> expat.XMLParserType:
-    """An expat parser calling these handlers, that refuses any DOCTYPE, and with it
-    entity expansion.
-
-    :param start: called with an element's name and attributes.
-    :param end: called with an element's name.
-    :param text: called with character data (CDATA sections included).
-    :param encoding: overrides the document's own declaration.
-    :param namespaces: report names as ``"namespace-uri local"``; else as written.
-    """
-    parser = expat.ParserCreate(encoding, " " if namespaces else None)
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_dtd
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = text
-    return parser
-
-
 def _parse_xml(body: bytes, charset: str | None) -> dict[str, FieldValue]:
     builder = _SimpleMetadataBuilder()
     parser = safe_xml_parser(start=builder.start, end=builder.end, text=builder.text)
@@ -284,6 +254,9 @@ def _parse_xml(body: bytes, charset: str | None) -> dict[str, FieldValue]:
         parser.Parse(document, True)
     except expat.ExpatError as exc:
         msg = f"notification body is not well-formed XML: {exc}"
+        raise MalformedNotification(msg) from None
+    except RefusedDoctype:
+        msg = "XML notification declares a DOCTYPE or entity; refused (entity expansion)"
         raise MalformedNotification(msg) from None
     return builder.fields
 
@@ -847,9 +820,6 @@ def _raise_for_status(response: requests.Response, doing: str) -> None:
 
 def _shown_url(url: str) -> str:
     """``url`` as an error may show it: its password and secret parameters masked."""
-    # Imported here: the masking module reads XML with this module's parser.
-    from ._masking import mask_url
-
     return mask_url(url)
 
 
@@ -909,7 +879,7 @@ def _xml_id(body: bytes) -> str | None:
     parser = safe_xml_parser(start=start, end=end, text=text)
     try:
         parser.Parse(body, True)
-    except (expat.ExpatError, MalformedNotification):
+    except (expat.ExpatError, RefusedDoctype):
         return None
     for key in ("attribute", *_ID_KEYS):
         value = found.get(key, "").strip()

@@ -1183,17 +1183,6 @@ def fake_vidispine_fixture() -> Iterator[FakeVidispine]:
 # -- serving from the command line ---------------------------------------------------------
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        msg = f"expected a TCP port from 1 to 65535, or 0 for a free one, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return port
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m eventweave.vidispine.fake``: serve a FakeVidispine until interrupted.
 
@@ -1208,14 +1197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
     parser.add_argument(
-        "--port", type=_port, default=8080, help="TCP port, 0 for a free one (default: %(default)s)"
+        "--port", type=int, default=8080, help="TCP port, 0 for a free one (default: %(default)s)"
     )
     parser.add_argument("--user", default="admin", help="administrator (default: %(default)s)")
     parser.add_argument("--password", default="admin", help="its password (default: admin)")
     args = parser.parse_args(argv)
     if not args.host:
         parser.error("argument --host: expected an address such as 127.0.0.1 or 0.0.0.0")
-    fake = FakeVidispine(args.user, args.password, host=args.host, port=args.port)
+    try:
+        fake = FakeVidispine(args.user, args.password, host=args.host, port=args.port)
+    except ValueError as exc:  # the port: FakeVidispine says what it takes
+        parser.error(f"argument --port: {str(exc).partition(': ')[2]}")
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set())

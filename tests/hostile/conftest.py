@@ -3,30 +3,24 @@ search through what receivers get for a text that must not be there."""
 
 from __future__ import annotations
 
-import os
 import socket
+import types
 from collections.abc import Mapping
 from http.cookiejar import CookieJar
 from typing import Any
 
-import django
 import hypothesis
 import requests
-from django.apps import apps
-from django.conf import settings
 from requests.structures import CaseInsensitiveDict
 from vidispine.conftest import serve as serve  # serve(wsgi_app) on loopback: the same fixture
-from vidispine.test_http import stub as stub  # a loopback HTTP server with set replies
+from vidispine.conftest import stub as stub  # a loopback HTTP server with set replies
+
+import tests.contrib.django_setup  # noqa: F401  (configures Django on import)
 
 # Each property test fixes its seed (derandomize=True) and its number of
 # examples; none keeps a database of examples between runs.
 hypothesis.settings.register_profile("hostile", database=None)
 hypothesis.settings.load_profile("hostile")
-
-if not settings.configured:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.django_settings")
-if not apps.ready:
-    django.setup()
 
 
 def reachable_text(*roots: Any) -> str:
@@ -34,7 +28,8 @@ def reachable_text(*roots: Any) -> str:
 
     Walks containers, exceptions (message, repr, arguments, attributes, causes,
     notes), ``requests`` responses (url, headers, request, history, cookies,
-    next) and prepared requests, cookie jars, and the attributes of
+    next) and prepared requests, the objects of bound methods (a request's
+    hooks), cookie jars, and the attributes of
     ``requests``/``urllib3`` objects. Bytes are read as Latin-1, so an ASCII
     character shows whatever the encoding (UTF-8, Latin-1, UTF-16). A
     response's body is left out: it is what the server answered, not masked.
@@ -51,8 +46,17 @@ def reachable_text(*roots: Any) -> str:
         if isinstance(obj, (bytes, bytearray)):
             out.append(bytes(obj).decode("latin-1"))
             return
-        if depth > 16 or id(obj) in seen or (callable(obj) and not isinstance(obj, BaseException)):
+        if depth > 16 or id(obj) in seen:
             return
+        if isinstance(obj, (types.MethodType, types.BuiltinMethodType)):
+            # A bound method holds its object: requests' auth handlers are
+            # hooks bound to an auth object that keeps the password.
+            seen.add(id(obj))
+            if not isinstance(obj.__self__, types.ModuleType):
+                visit(obj.__self__, depth + 1)
+            return
+        if isinstance(obj, (type, types.FunctionType)):
+            return  # code, not values (an auth object with __call__ is walked)
         seen.add(id(obj))
         try:
             visit_inside(obj, depth)

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from vidispine.conftest import OPERATION_SIGNALS, names
-from vidispine.test_http import Reply, StubServer
+from vidispine.conftest import OPERATION_SIGNALS, Reply, StubServer, names
 
 from eventweave import MASK
 from eventweave.testing import CapturedEvent, capture
@@ -45,6 +44,12 @@ def events() -> Iterator[list[CapturedEvent]]:
 def leaked(events: list[CapturedEvent], *secrets: str) -> list[str]:
     """The secrets found anywhere in what the receivers got."""
     text = reachable_text([e.kwargs for e in events], repr(events))
+    return [secret for secret in secrets if secret in text]
+
+
+def leaked_from(root: Any, *secrets: str) -> list[str]:
+    """The secrets found anywhere reachable from ``root``."""
+    text = reachable_text(root)
     return [secret for secret in secrets if secret in text]
 
 
@@ -126,6 +131,38 @@ def test_matrix_and_fragment_secrets_are_masked_in_url_and_path(
     assert pre["path"] == f"/item/VX-1;token={MASK}/metadata"
     assert pre["url"].endswith(f";token={MASK}/metadata#access_token={MASK}")
     assert leaked(events, TOKEN) == []
+
+
+def test_a_short_secret_value_masks_its_parameter_but_garbles_no_text(
+    stub: StubServer, events: list[CapturedEvent]
+) -> None:
+    stub.replies["/API/item/VX-1"] = Reply(404, b"{}", headers={"X-Served-By": "node-1"})
+    instrument_http(stub.api)
+
+    requests.get(f"{stub.api}/item/VX-1", params={"token": "1"}, timeout=5)
+
+    failed = events[-1].kwargs
+    view = failed["response"]
+    assert view.url == f"{stub.api}/item/VX-1?token={MASK}"  # masked where it is named
+    assert view.request.url == view.url
+    assert view.headers["X-Served-By"] == "node-1"  # a "1" of free text is left as it is
+    assert view.headers["Content-Length"] == "2"
+    assert stub.api in str(failed["exception"])
+    assert "VX-1" in str(failed["exception"])
+
+
+def test_secrets_shorter_than_the_minimum_are_not_scrubbed_from_text() -> None:
+    from eventweave._advice import SHORTEST_SCRUBBED
+    from eventweave.plan._errors import Scrubber
+    from eventweave.vidispine._masking import Secrets
+
+    short, long_enough = "x" * (SHORTEST_SCRUBBED - 1), "y" * SHORTEST_SCRUBBED
+    secrets = Secrets()
+    secrets.add(short)
+    assert not secrets
+    secrets.add(long_enough)
+    assert secrets.scrub(f"{short} {long_enough}") == f"{short} {MASK}"
+    assert Scrubber.SHORTEST == SHORTEST_SCRUBBED  # one minimum for every scrubber
 
 
 # -- exceptions ------------------------------------------------------------------------
@@ -378,6 +415,49 @@ def test_cookies_and_auth_objects_never_reach_receivers(
     assert leaked(events, PASSWORD, TOKEN) == []
 
 
+@pytest.mark.parametrize("status", [200, 401])
+def test_digest_auth_hooks_of_the_request_never_reach_receivers(
+    stub: StubServer, events: list[CapturedEvent], status: int
+) -> None:
+    # HTTPDigestAuth hooks its own bound methods into the prepared request:
+    # through them (hook.__self__.password) a copied request would hand over
+    # the password.
+    stub.replies["/API/item/VX-1"] = Reply(status)
+    instrument_http(stub.api)
+
+    response = requests.get(
+        f"{stub.api}/item/VX-1",
+        auth=requests.auth.HTTPDigestAuth("admin", PASSWORD),
+        timeout=5,
+    )
+
+    assert response.status_code == status
+    assert response.request.hooks["response"]  # the caller's request keeps its hooks
+    view = events[-1].kwargs["response"]
+    assert view.request.hooks == requests.hooks.default_hooks()
+    assert leaked(events, PASSWORD) == []
+
+
+def test_nothing_a_response_view_holds_hands_back_the_unmasked_response(
+    stub: StubServer, events: list[CapturedEvent]
+) -> None:
+    stub.replies["/API/item/VX-1"] = Reply(302, b"", headers={"Location": "/API/item/VX-2"})
+    instrument_http(stub.api)
+
+    requests.get(f"{stub.api}/item/VX-1?token={TOKEN}", auth=("admin", PASSWORD), timeout=5)
+
+    view = events[-1].kwargs["response"]
+    assert not hasattr(view, "_original")
+    for value in vars(view).values():
+        if not callable(value):
+            continue
+        for name in ("url", "headers", "request", "history", "_next"):
+            assert leaked_from(value(name), PASSWORD, TOKEN) == []
+        for name in ("raw", "cookies", "connection", "__dict__"):
+            with pytest.raises(AttributeError):
+                value(name)
+
+
 def test_instrument_http_error_never_quotes_a_password() -> None:
     with pytest.raises(ValueError, match="not a valid URL") as raised:
         instrument_http(f"http://admin:{PASSWORD}@[::1/API")
@@ -385,31 +465,44 @@ def test_instrument_http_error_never_quotes_a_password() -> None:
     assert PASSWORD not in str(raised.value)
 
 
-def test_receiver_reading_only_method_and_url_leaves_bodies_unparsed(
-    fake: FakeVidispine, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("reads_data", [False, True], ids=["method-and-url", "data"])
+def test_a_body_naming_a_secret_is_parsed_only_for_a_receiver_reading_it(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch, reads_data: bool
 ) -> None:
     from eventweave.vidispine import _masking
 
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, Any]] = []
     parsed: list[str] = []
-    monkeypatch.setattr(_masking, "_mask_xml", lambda text, found: parsed.append(text))
+    mask_xml = _masking._mask_xml
 
-    def audit(sender: Any, method: str, url: str, **kwargs: Any) -> None:
+    def recording(text: str, found: Any) -> str | None:
+        parsed.append(text)
+        return mask_xml(text, found)
+
+    monkeypatch.setattr(_masking, "_mask_xml", recording)
+    body = f"<MetadataDocument><password>{PASSWORD}</password></MetadataDocument>"
+
+    def reads_method_and_url(sender: Any, method: str, url: str, **kwargs: Any) -> None:
         seen.append((method, url))
 
-    instrument_http(fake.url)
-    signals.vidispine_post_modify.connect(audit)
-    try:
-        requests.put(
-            f"{fake.url}/item/VX-1/metadata",
-            data="<MetadataDocument><field><name>title</name></field></MetadataDocument>",
-            auth=fake.auth,
-            timeout=5,
-        )
-    finally:
-        signals.vidispine_post_modify.disconnect(audit)
+    def reads_the_data(sender: Any, method: str, data: Any, **kwargs: Any) -> None:
+        seen.append((method, data))
 
-    assert parsed == []  # no secret name in it: not even parsed
+    receiver = reads_the_data if reads_data else reads_method_and_url
+    instrument_http(stub.api)
+    signals.vidispine_post_modify.connect(receiver)
+    try:
+        requests.put(f"{stub.api}/item/VX-1/metadata", data=body, timeout=5)
+    finally:
+        signals.vidispine_post_modify.disconnect(receiver)
+
+    assert [method for method, _ in seen] == ["setItemMetadata"]
+    if reads_data:
+        assert parsed != []
+        assert seen[0][1] == f"<MetadataDocument><password>{MASK}</password></MetadataDocument>"
+    else:
+        assert parsed == []  # nobody reads the body: not even parsed
+        assert seen[0][1] == f"{stub.api}/item/VX-1/metadata"
 
 
 def test_notification_errors_never_quote_the_password_of_the_api_url(fake: FakeVidispine) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the Vidispine tests: the fake server, a client, a callback receiver.
+"""Fixtures for the Vidispine tests: the fake server, a stub server, a client, a callback receiver.
 
 Also what the helper and HTTP tests share: the operation signals, their names.
 """
@@ -10,7 +10,7 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -124,6 +124,82 @@ def serve() -> Iterator[Callable[[Any], str]]:
         server.server_close()
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b"{}"
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StubServer:
+    """A loopback HTTP server answering every method with the reply set for its path."""
+
+    replies: dict[str, Reply] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+
+    def start(self) -> StubServer:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                stub.seen.append(Seen(self.command, self.path, dict(self.headers), body))
+                reply = stub.replies.get(self.path.split("?")[0], Reply())
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+            do_OPTIONS = do_PROPFIND = _answer
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}
+        )
+        self.thread.start()
+        return self
+
+    @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.root}/API"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    server = StubServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -165,15 +165,23 @@ def test_cli_reports_a_port_in_use_without_a_traceback(occupied_port: int) -> No
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("port", ["http", "70000", "-1"])
-def test_cli_rejects_a_port_that_is_no_port_number(port: str) -> None:
+NO_PORT = "argument --port: expected a TCP port from 1 to 65535, or 0 for a free one, got"
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("http", "argument --port: invalid int value: 'http'"),
+        ("70000", f"{NO_PORT} 70000"),
+        ("-1", f"{NO_PORT} -1"),
+    ],
+)
+def test_cli_rejects_a_port_that_is_no_port_number(port: str, message: str) -> None:
     process = start_cli("--port", port)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 2
-    assert (
-        f"argument --port: expected a TCP port from 1 to 65535, or 0 for a free one, got '{port}'"
-        in err
-    )
+    assert message in err
+    assert "Traceback" not in err
 
 
 def test_cli_help_names_every_option() -> None:

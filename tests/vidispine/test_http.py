@@ -6,10 +6,7 @@ import base64
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,85 +20,9 @@ from eventweave.testing import CapturedEvent, capture
 from eventweave.vidispine import signals
 from eventweave.vidispine._http import ROUTES, Route, instrument_http
 
-from .conftest import OPERATION_SIGNALS, names
+from .conftest import OPERATION_SIGNALS, Reply, StubServer, names
 
 pytestmark = pytest.mark.usefixtures("no_http_weavings_left")
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b"{}"
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class StubServer:
-    """A loopback HTTP server answering every method with the reply set for its path."""
-
-    replies: dict[str, Reply] = field(default_factory=dict)
-    seen: list[Seen] = field(default_factory=list)
-
-    def start(self) -> StubServer:
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                stub.seen.append(Seen(self.command, self.path, dict(self.headers), body))
-                reply = stub.replies.get(self.path.split("?")[0], Reply())
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(reply.body)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
-            do_OPTIONS = do_PROPFIND = _answer
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}
-        )
-        self.thread.start()
-        return self
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def api(self) -> str:
-        return f"{self.root}/API"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-        assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def stub() -> Iterator[StubServer]:
-    server = StubServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -302,6 +223,47 @@ def test_quoted_path_value_is_decoded_for_the_instance(stub: StubServer, events:
 
     assert events[0].kwargs["instance"] == "sales/europe"
     assert events[0].kwargs["path"] == "/group/sales%2Feurope"
+
+
+def test_a_secret_template_value_is_masked_in_instance_and_path_params(
+    stub: StubServer, events: list[Any]
+) -> None:
+    routes = [
+        Route("GET", "/session/{token}", "get", "getSession", "token"),
+        Route("PUT", "/user/{username}/key/{api_key}", "modify", "setUserKey", "username"),
+    ]
+    instrument_http(stub.api, routes=routes)
+
+    requests.get(f"{stub.api}/session/tk-9f2e", timeout=5)
+    requests.put(f"{stub.api}/user/alice/key/k-77ab", timeout=5)
+
+    session, key = events[0].kwargs, events[2].kwargs
+    assert session["instance"] == MASK
+    assert session["path_params"] == {"token": MASK}
+    assert key["instance"] == "alice"
+    assert key["path_params"] == {"username": "alice", "api_key": MASK}
+    assert [e.kwargs["path_params"] for e in events[1::2]] == [{"token": MASK}, key["path_params"]]
+
+
+def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
+    stub: StubServer,
+) -> None:
+    got: list[Any] = []
+
+    def reads_params(sender: Any, params: Any, **named: Any) -> None:
+        got.append(params)
+
+    def connect_another(sender: Any, method: str, **named: Any) -> None:
+        signals.vidispine_post_get.connect(reads_params)
+
+    instrument_http(stub.api)
+    try:
+        with signals.vidispine_pre_get.connected_to(connect_another):
+            requests.get(f"{stub.api}/item/VX-1?a=1&token=t0k3n".encode(), timeout=5)
+    finally:
+        signals.vidispine_post_get.disconnect(reads_params)
+
+    assert got == [{"a": "1", "token": MASK}]
 
 
 # -- where it emits -------------------------------------------------------------------
@@ -837,3 +799,81 @@ def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
         signals.vidispine_post_modify.disconnect(reads_json)
 
     assert audit_lines == [("json", {"token": MASK})]
+
+
+@pytest.fixture
+def failure_views(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the instrumentation built to report a failure, by kind."""
+    from eventweave.vidispine import _http
+
+    built: list[str] = []
+    for name in ("ResponseView", "exception_view", "request_secrets"):
+        original = getattr(_http, name)
+
+        def recording(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            built.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(_http, name, recording)
+    return built
+
+
+def failed_reading_status(sender: Any, method: str, status_code: int = 0, **named: Any) -> None:
+    audit_lines.append((method, str(status_code)))
+
+
+def failed_reading_exception(sender: Any, method: str, exception: Any, **named: Any) -> None:
+    audit_lines.append((method, type(exception).__name__))
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "views"),
+    [
+        (failed_reading_status, ("getItem", "404"), []),
+        (failed_reading_exception, ("getItem", "HTTPError"), ["ResponseView", "request_secrets"]),
+    ],
+    ids=["status", "exception"],
+)
+def test_an_error_status_builds_the_error_only_for_a_receiver_reading_it(
+    stub: StubServer,
+    failure_views: list[str],
+    receiver: Any,
+    expected: tuple[str, str],
+    views: list[str],
+) -> None:
+    audit_lines.clear()
+    stub.replies["/API/item/VX-9"] = Reply(404, b"{}")
+    instrument_http(stub.api)
+
+    with signals.vidispine_failed.connected_to(receiver):
+        response = requests.get(f"{stub.api}/item/VX-9", timeout=5)
+
+    assert response.status_code == 404
+    assert audit_lines == [expected]
+    assert failure_views == views
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected", "views"),
+    [
+        (failed_reading_status, ("removeItem", "0"), []),
+        (
+            failed_reading_exception,
+            ("removeItem", "ConnectionError"),
+            ["request_secrets", "exception_view"],
+        ),
+    ],
+    ids=["status", "exception"],
+)
+def test_a_raised_exception_is_copied_only_for_a_receiver_reading_it(
+    failure_views: list[str], receiver: Any, expected: tuple[str, str], views: list[str]
+) -> None:
+    audit_lines.clear()
+    api = f"http://127.0.0.1:{closed_port()}/API"
+    instrument_http(api)
+
+    with signals.vidispine_failed.connected_to(receiver), pytest.raises(requests.ConnectionError):
+        requests.delete(f"{api}/item/VX-1", timeout=2)
+
+    assert audit_lines == [expected]
+    assert failure_views == views
