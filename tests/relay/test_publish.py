@@ -298,6 +298,35 @@ def test_on_full_block_makes_the_emitting_call_wait_for_room() -> None:
         server.close()
 
 
+def test_waiting_for_room_or_a_flush_keeps_the_backoff_while_redis_is_down() -> None:
+    # Each failed attempt to publish counts one error. With the backoff
+    # (50 ms doubling to 2 s, jittered) the first 1.5 s hold at most seven
+    # attempts; an emitter or flush() that woke the publisher while waiting
+    # made hundreds a second.
+    relay = Relay(f"redis://127.0.0.1:{free_port()}/0", buffer=2, on_full="block")
+    relay.forward(order_paid)
+    order_paid.send(Shop, n=0)
+    order_paid.send(Shop, n=1)  # the buffer is full
+    sent = threading.Event()
+
+    def emit() -> None:
+        order_paid.send(Shop, n=2)
+        sent.set()
+
+    flushed: list[bool] = []
+    emitter = threading.Thread(target=emit, daemon=True)
+    flusher = threading.Thread(target=lambda: flushed.append(relay.flush(timeout=1.5)))
+    emitter.start()
+    flusher.start()
+    flusher.join(10)
+    assert flushed == [False]
+    assert not sent.is_set()  # still waiting for room
+    assert 1 <= relay.stats()["errors"] <= 12
+    relay.close(timeout=0.1)
+    assert sent.wait(5)  # close() lets the waiting emitter go: its event is dropped
+    assert relay.stats()["dropped"] == 3
+
+
 def test_close_gives_up_after_timeout_and_counts_the_rest_as_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
