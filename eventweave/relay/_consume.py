@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._connect import SOCKET_TIMEOUT, Connection, safe_url, unreachable
+from ._connect import DEFAULT_STREAM, SOCKET_TIMEOUT, Connection, safe_url, unreachable
 from ._entry import HOST, DecodeError, Event, decode, path_of, sender_path, signal_path
 
 __all__ = ["Consumer"]
@@ -111,7 +111,7 @@ class Consumer:
         self,
         url: str,
         *,
-        stream: str = "eventweave",
+        stream: str = DEFAULT_STREAM,
         group: str,
         name: str | None = None,
         max_deliveries: int = 5,

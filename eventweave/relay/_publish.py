@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._connect import Connection, safe_url
+from ._connect import DEFAULT_STREAM, DEFAULT_URL, Connection, safe_url
 from ._entry import Snapshot, encode, resolve, signal_path, snapshot
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ class Relay:
 
     def __init__(
         self,
-        url: str = "redis://127.0.0.1:6379/0",
+        url: str = DEFAULT_URL,
         *,
-        stream: str = "eventweave",
+        stream: str = DEFAULT_STREAM,
         maxlen: int | None = 1_000_000,
         buffer: int = 100_000,
         on_full: str = "drop",
