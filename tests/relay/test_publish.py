@@ -394,7 +394,7 @@ def test_an_unclosed_relay_publishes_its_buffer_at_interpreter_exit(
     assert [payload["n"] for payload in payloads(client)] == list(range(100))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+# POSIX only by nature (os.fork); the relay's tests run on Linux, where it always runs.
 def test_a_forked_child_publishes_its_own_events_only(redis_url: str, client: Any) -> None:
     script = (
         "import os, redis\n"
@@ -417,6 +417,49 @@ def test_a_forked_child_publishes_its_own_events_only(redis_url: str, client: An
         timeout=60,
     )
     assert sorted(payload["who"] for payload in payloads(client)) == ["child", "parent"]
+
+
+def test_a_failure_in_the_emitting_call_is_counted_never_raised(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    def broken(named: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("cannot copy")
+
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        monkeypatch.setattr(publish, "snapshot", broken)
+        assert order_paid.send(Shop, n=1)  # returns normally
+        stats = relay.stats()
+        assert stats["errors"] == 1
+        assert stats["last_error"] == "RuntimeError: cannot copy"
+        assert stats["buffered"] == 0
+
+
+def test_an_event_that_cannot_be_encoded_is_counted_and_the_rest_published(
+    redis_url: str, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    encode = publish.encode
+
+    def encode_but_one(item: Any, pid: int) -> dict[str, str]:
+        if item[3].get("n") == 1:
+            raise TypeError("cannot encode")
+        return encode(item, pid)
+
+    monkeypatch.setattr(publish, "encode", encode_but_one)
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        for n in range(3):
+            order_paid.send(Shop, n=n)
+        assert relay.flush(timeout=10)
+        stats = relay.stats()
+    assert [payload["n"] for payload in payloads(client)] == [0, 2]
+    assert stats["errors"] == 1
+    assert stats["last_error"] == "TypeError: cannot encode"
+    assert stats["published"] == 2
 
 
 # -- errors -------------------------------------------------------------------
