@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._weaving import Weaving
+from ..relay._connect import DEFAULT_STREAM
 from ._connect import Connect
 from ._section import Context, Item, Row, Section
 from ._sources import REST_MODULE, check_registry, read_sources, resolve_source
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RelaySection", "worker"]
 
-DEFAULT_STREAM = "eventweave"
 _WORKER = ("relay", "connect")  # the sections a worker's plan is read for
 
 # (url, stream) -> the Relay plans applied in this process forward to.

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_STREAM", "DEFAULT_URL", "Planned", "add_consume_parser", "consume"]
+from ._connect import DEFAULT_STREAM, DEFAULT_URL
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_STREAM = "eventweave"
+__all__ = ["DEFAULT_STREAM", "DEFAULT_URL", "Planned", "add_consume_parser", "consume"]
 
 _EXAMPLES = """\
 examples:

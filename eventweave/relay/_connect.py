@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Connection", "safe_url", "unreachable"]
+__all__ = ["DEFAULT_STREAM", "DEFAULT_URL", "Connection", "safe_url", "unreachable"]
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+"""Where a Relay publishes and ``eventweave consume`` reads when no URL is given."""
+
+DEFAULT_STREAM = "eventweave"
+"""The stream key of a Relay, a Consumer, a plan's ``[relay]`` and ``eventweave consume``."""
 
 SOCKET_TIMEOUT = 5.0
 """Seconds a command may wait for Redis before it counts as a failure."""

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from ._connect import SOCKET_TIMEOUT, Connection, safe_url, unreachable
+from ._connect import DEFAULT_STREAM, SOCKET_TIMEOUT, Connection, safe_url, unreachable
 from ._entry import HOST, DecodeError, Event, decode, path_of, sender_path, signal_path
 
 __all__ = ["Consumer"]
@@ -48,6 +48,18 @@ _BACKOFF_MAX = 2.0
 
 # (entry id, fields, how many times it has been delivered, this time included)
 _Entry = tuple[bytes, dict[bytes, bytes], int]
+
+
+def _group_gone(exc: Exception) -> bool:
+    """Whether Redis refused a command because the group is gone.
+
+    The stream was deleted (the group with it), or Redis restarted empty;
+    the next round creates the group again. ``NOGROUP`` is the usual reply;
+    since Redis 7 a read blocked on a stream that is deleted ends with
+    ``UNBLOCKED the stream key no longer exists``.
+    """
+    text = str(exc)
+    return "NOGROUP" in text or "no longer exists" in text
 
 
 def _check_receiver(receiver: object) -> None:
@@ -99,7 +111,7 @@ class Consumer:
         self,
         url: str,
         *,
-        stream: str = "eventweave",
+        stream: str = DEFAULT_STREAM,
         group: str,
         name: str | None = None,
         max_deliveries: int = 5,
@@ -265,6 +277,17 @@ class Consumer:
         ``max_deliveries``. Entries trimmed from the stream while pending
         come back as ids to acknowledge: there is nothing left to deliver.
         """
+        import redis
+
+        try:
+            return self._reclaim()
+        except redis.ResponseError as exc:
+            if _group_gone(exc):
+                self._group_ready = False
+                return [], []
+            raise
+
+    def _reclaim(self) -> tuple[list[_Entry], list[bytes]]:
         pending = self._redis.get().xpending_range(
             self.stream, self.group, min="-", max="+", count=BATCH, idle=self.idle_ms
         )
@@ -318,7 +341,7 @@ class Consumer:
                 block=block if block > 0 else None,
             )
         except redis.ResponseError as exc:
-            if "NOGROUP" in str(exc):  # the stream was deleted, or Redis restarted empty
+            if _group_gone(exc):
                 self._group_ready = False
                 return []
             raise

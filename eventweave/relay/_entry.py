@@ -12,16 +12,17 @@ run where it is valid, and before the caller changes it), and
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
-import os
 import socket
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from .._advice import MASK, SECRET_NAMES, is_secret
+from .._signals import _describe as path_of
+from .._weaving._targets import nearest
 
 __all__ = [
     "FIELDS",
@@ -48,16 +49,6 @@ Snapshot = tuple[str, object, float, dict[str, Any]]
 
 
 # -- naming -------------------------------------------------------------------
-
-
-def path_of(obj: object) -> str:
-    """``module:qualname`` of a class or function; of its class for any other object."""
-    qualname = getattr(obj, "__qualname__", None)
-    if not isinstance(qualname, str):
-        obj = type(obj)
-        qualname = obj.__qualname__
-    module = getattr(obj, "__module__", None)
-    return f"{module}:{qualname}" if isinstance(module, str) else qualname
 
 
 _SENDER_PATHS: dict[object, str] = {}
@@ -161,10 +152,7 @@ def resolve(path: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            import difflib
-
-            close = difflib.get_close_matches(part, [n for n in dir(obj) if n[:1] != "_"])
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = nearest(part, [n for n in dir(obj) if n[:1] != "_"])
             msg = f"{path!r}: {module_name} has no attribute {part!r}{hint}"
             raise ValueError(msg) from None
     return obj
@@ -267,38 +255,19 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds")
 
 
-class _Ids:
-    """Event ids: 80 random bits per process, then a counter; 32 hex digits in all.
-
-    Unique across processes and hosts like a UUID4, at a fraction of its cost;
-    a forked child draws its own random part.
-    """
-
-    def __init__(self) -> None:
-        self.renew()
-
-    def renew(self) -> None:
-        self.prefix = os.urandom(10).hex()
-        self.counter = itertools.count()
-
-    def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):012x}"
-
-
-_ids = _Ids()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_ids.renew)
-
-
 def encode(item: Snapshot, pid: int, dumps: Callable[[Any], str] = json.dumps) -> dict[str, str]:
-    """The fields of the stream entry for one buffered event (a new ``id`` each call)."""
+    """The fields of the stream entry for one buffered event (a new ``id`` each call).
+
+    Runs in the publishing thread, never in the emitting call: the id is a
+    random UUID's 32 hex digits, unique across processes, forks and hosts.
+    """
     path, sender, when, payload = item
     try:
         sender_field = sender_path(sender)
     except Exception:
         sender_field = _unprintable(sender)
     return {
-        "id": _ids.next(),
+        "id": uuid.uuid4().hex,
         "signal": path,
         "sender": sender_field,
         "time": _iso(when),
@@ -306,11 +275,6 @@ def encode(item: Snapshot, pid: int, dumps: Callable[[Any], str] = json.dumps) -
         "pid": str(pid),
         "payload": dumps(payload),
     }
-
-
-def current_pid() -> int:
-    """``os.getpid()``; a function so that a forked child reports its own."""
-    return os.getpid()
 
 
 # -- the consuming side -------------------------------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._connect import Connection, safe_url
+from ._connect import DEFAULT_STREAM, DEFAULT_URL, Connection, safe_url
 from ._entry import Snapshot, encode, resolve, signal_path, snapshot
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ class Relay:
 
     def __init__(
         self,
-        url: str = "redis://127.0.0.1:6379/0",
+        url: str = DEFAULT_URL,
         *,
-        stream: str = "eventweave",
+        stream: str = DEFAULT_STREAM,
         maxlen: int | None = 1_000_000,
         buffer: int = 100_000,
         on_full: str = "drop",
@@ -121,6 +121,10 @@ class Relay:
         self._lock = threading.Lock()  # counters written by several threads
         self._wake = threading.Event()
         self._idle = False  # the publisher sleeps until woken: emitters must wake it
+        # Notified by the publisher whenever the buffer shrank or it went idle:
+        # what a blocked emitter and flush() wait for. They never wake the
+        # publisher otherwise, so its backoff holds while Redis is down.
+        self._drained = threading.Condition(threading.Lock())
         self._closing = False
         self._abandon = False
         self._thread = threading.Thread(
@@ -221,11 +225,17 @@ class Relay:
     def _make_room(self) -> bool:
         # Called by emitting threads when the buffer is full.
         if self.on_full == "block":
-            while not self._closing:
-                self._wake.set()
-                time.sleep(0.001)
-                if len(self._incoming) + len(self._outgoing) < self.buffer:
-                    return True
+            drained = self._drained
+            with drained:
+                while not self._closing:
+                    if len(self._incoming) + len(self._outgoing) < self.buffer:
+                        return True
+                    if self._idle:
+                        self._wake.set()
+                    # The length is checked with the condition's lock held and
+                    # the publisher notifies holding it: no wake-up is missed.
+                    # The timeout only bounds a wait on a publisher that died.
+                    drained.wait(_IDLE_WAIT)
         with self._lock:
             self._dropped += 1
         return False
@@ -269,9 +279,11 @@ class Relay:
                 self._wake.wait(backoff * random.uniform(0.5, 1.0))
                 continue
             if self._closing:
+                self._notify_drained()
                 return
             self._wake.clear()
             self._idle = True
+            self._notify_drained()
             # Re-checked after raising the flag: an event appended before it
             # was raised is seen here, one appended after it wakes us.
             if not self._incoming and not self._closing:
@@ -312,7 +324,12 @@ class Relay:
             pass
         with self._lock:
             self._published += len(batch)
+        self._notify_drained()
         return None
+
+    def _notify_drained(self) -> None:
+        with self._drained:
+            self._drained.notify_all()
 
     # -- state --------------------------------------------------------------
 
@@ -342,11 +359,17 @@ class Relay:
         :param timeout: seconds to wait at most.
         """
         deadline = time.monotonic() + timeout
-        while self._incoming or self._outgoing:
-            if time.monotonic() >= deadline or not self._thread.is_alive():
-                return False
-            self._wake.set()
-            time.sleep(0.002)
+        drained = self._drained
+        with drained:
+            while self._incoming or self._outgoing:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                if self._idle:
+                    self._wake.set()
+                # Woken when the publisher drained a batch or went idle; the
+                # timeout only bounds a wait on a publisher that died.
+                drained.wait(min(left, _IDLE_WAIT))
         return True
 
     def close(self, timeout: float = 5.0) -> None:
@@ -365,6 +388,7 @@ class Relay:
         self._forwarded.clear()
         self._closing = True
         self._wake.set()
+        self._notify_drained()  # blocked emitters stop waiting and drop their event
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandon = True

@@ -332,6 +332,50 @@ def test_run_delivers_across_a_redis_restart(own_redis: RedisServer) -> None:
     assert [call["n"] for call in receiver.calls] == [1, 2]
 
 
+def test_run_goes_on_when_the_stream_is_deleted(redis_url: str, client: Any) -> None:
+    # The receiver deletes the stream (and so the group) while the event is
+    # handled: the next round reclaims (due every 10 ms with idle_ms=20) from
+    # a group that is gone, then reads from it; both recreate the group.
+    calls: list[int] = []
+    stop = threading.Event()
+    consumer = Consumer(redis_url, group="audit", idle_ms=20)
+
+    def delete_on_first(**event: Any) -> None:
+        calls.append(event["n"])
+        if event["n"] == 1:
+            client.delete("eventweave")
+            time.sleep(0.02)  # a reclaim is due by the next round
+
+    consumer.connect(delete_on_first)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            consumer.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        publish(redis_url, (order_paid, {"n": 1}))
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert runner.is_alive(), failures
+        publish(redis_url, (order_paid, {"n": 2}))
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+        consumer.close()
+    assert not failures
+    assert calls == [1, 2]
+
+
 # -- errors -------------------------------------------------------------------
 
 

@@ -298,6 +298,35 @@ def test_on_full_block_makes_the_emitting_call_wait_for_room() -> None:
         server.close()
 
 
+def test_waiting_for_room_or_a_flush_keeps_the_backoff_while_redis_is_down() -> None:
+    # Each failed attempt to publish counts one error. With the backoff
+    # (50 ms doubling to 2 s, jittered) the first 1.5 s hold at most seven
+    # attempts; an emitter or flush() that woke the publisher while waiting
+    # made hundreds a second.
+    relay = Relay(f"redis://127.0.0.1:{free_port()}/0", buffer=2, on_full="block")
+    relay.forward(order_paid)
+    order_paid.send(Shop, n=0)
+    order_paid.send(Shop, n=1)  # the buffer is full
+    sent = threading.Event()
+
+    def emit() -> None:
+        order_paid.send(Shop, n=2)
+        sent.set()
+
+    flushed: list[bool] = []
+    emitter = threading.Thread(target=emit, daemon=True)
+    flusher = threading.Thread(target=lambda: flushed.append(relay.flush(timeout=1.5)))
+    emitter.start()
+    flusher.start()
+    flusher.join(10)
+    assert flushed == [False]
+    assert not sent.is_set()  # still waiting for room
+    assert 1 <= relay.stats()["errors"] <= 12
+    relay.close(timeout=0.1)
+    assert sent.wait(5)  # close() lets the waiting emitter go: its event is dropped
+    assert relay.stats()["dropped"] == 3
+
+
 def test_close_gives_up_after_timeout_and_counts_the_rest_as_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -365,7 +394,7 @@ def test_an_unclosed_relay_publishes_its_buffer_at_interpreter_exit(
     assert [payload["n"] for payload in payloads(client)] == list(range(100))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+# POSIX only by nature (os.fork); the relay's tests run on Linux, where it always runs.
 def test_a_forked_child_publishes_its_own_events_only(redis_url: str, client: Any) -> None:
     script = (
         "import os, redis\n"
@@ -388,6 +417,49 @@ def test_a_forked_child_publishes_its_own_events_only(redis_url: str, client: An
         timeout=60,
     )
     assert sorted(payload["who"] for payload in payloads(client)) == ["child", "parent"]
+
+
+def test_a_failure_in_the_emitting_call_is_counted_never_raised(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    def broken(named: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("cannot copy")
+
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        monkeypatch.setattr(publish, "snapshot", broken)
+        assert order_paid.send(Shop, n=1)  # returns normally
+        stats = relay.stats()
+        assert stats["errors"] == 1
+        assert stats["last_error"] == "RuntimeError: cannot copy"
+        assert stats["buffered"] == 0
+
+
+def test_an_event_that_cannot_be_encoded_is_counted_and_the_rest_published(
+    redis_url: str, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    encode = publish.encode
+
+    def encode_but_one(item: Any, pid: int) -> dict[str, str]:
+        if item[3].get("n") == 1:
+            raise TypeError("cannot encode")
+        return encode(item, pid)
+
+    monkeypatch.setattr(publish, "encode", encode_but_one)
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        for n in range(3):
+            order_paid.send(Shop, n=n)
+        assert relay.flush(timeout=10)
+        stats = relay.stats()
+    assert [payload["n"] for payload in payloads(client)] == [0, 2]
+    assert stats["errors"] == 1
+    assert stats["last_error"] == "TypeError: cannot encode"
+    assert stats["published"] == 2
 
 
 # -- errors -------------------------------------------------------------------
