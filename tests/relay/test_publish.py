@@ -287,13 +287,15 @@ def test_on_full_block_makes_the_emitting_call_wait_for_room() -> None:
 
         emitter = threading.Thread(target=emit, daemon=True)
         emitter.start()
-        assert not sent.wait(0.3)  # the third event waits: the buffer holds two
-        server.start()
-        assert sent.wait(10)
-        assert relay.flush(timeout=10)
-        assert relay.stats()["dropped"] == 0
-        assert relay.stats()["published"] == 3
-        relay.close()
+        try:
+            assert not sent.wait(0.3)  # the third event waits: the buffer holds two
+            server.start()
+            assert sent.wait(10)
+            assert relay.flush(timeout=10)
+            assert relay.stats()["dropped"] == 0
+            assert relay.stats()["published"] == 3
+        finally:
+            relay.close(timeout=1)  # on failure too: a waiting emitter is let go
     finally:
         server.close()
 
@@ -318,11 +320,13 @@ def test_waiting_for_room_or_a_flush_keeps_the_backoff_while_redis_is_down() -> 
     flusher = threading.Thread(target=lambda: flushed.append(relay.flush(timeout=1.5)))
     emitter.start()
     flusher.start()
-    flusher.join(10)
-    assert flushed == [False]
-    assert not sent.is_set()  # still waiting for room
-    assert 1 <= relay.stats()["errors"] <= 12
-    relay.close(timeout=0.1)
+    try:
+        flusher.join(10)
+        assert flushed == [False]
+        assert not sent.is_set()  # still waiting for room
+        assert 1 <= relay.stats()["errors"] <= 12
+    finally:
+        relay.close(timeout=0.1)
     assert sent.wait(5)  # close() lets the waiting emitter go: its event is dropped
     assert relay.stats()["dropped"] == 3
 
