@@ -721,13 +721,12 @@ def reads_json(sender: Any, json: Any = None, **named: Any) -> None:
     audit_lines.append(("json", json))
 
 
-@pytest.fixture
-def masking_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The bodies and parameters the instrumentation masked, by kind."""
+def _count_calls(monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> list[str]:
+    """The names of those functions of the HTTP module, each time one of them is called."""
     from eventweave.vidispine import _http
 
     calls: list[str] = []
-    for name in ("mask_json", "mask_value", "mask_headers"):
+    for name in names:
         original = getattr(_http, name)
 
         def counting(*args: Any, _name: str = name, _original: Any = original) -> Any:
@@ -736,6 +735,12 @@ def masking_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         monkeypatch.setattr(_http, name, counting)
     return calls
+
+
+@pytest.fixture
+def masking_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The bodies and parameters the instrumentation masked, by kind."""
+    return _count_calls(monkeypatch, ("mask_json", "mask_value", "mask_headers"))
 
 
 def test_bodies_nobody_reads_are_not_masked_and_not_sent(
@@ -804,18 +809,7 @@ def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
 @pytest.fixture
 def failure_views(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """What the instrumentation built to report a failure, by kind."""
-    from eventweave.vidispine import _http
-
-    built: list[str] = []
-    for name in ("ResponseView", "exception_view", "request_secrets"):
-        original = getattr(_http, name)
-
-        def recording(*args: Any, _name: str = name, _original: Any = original) -> Any:
-            built.append(_name)
-            return _original(*args)
-
-        monkeypatch.setattr(_http, name, recording)
-    return built
+    return _count_calls(monkeypatch, ("ResponseView", "exception_view", "request_secrets"))
 
 
 def failed_reading_status(sender: Any, method: str, status_code: int = 0, **named: Any) -> None:
