@@ -216,12 +216,19 @@ def _synced(
     return synced
 
 
+def _leave(key: tuple[int, int]) -> None:
+    # Only this call's own key goes: several weavings of one method (one per
+    # registry) leave in weave order, not innermost first, so restoring what
+    # was active on entry would undo, or bring back, another weaving's key.
+    _active.set(_active.get() - {key})
+
+
 class _State:
-    __slots__ = ("action", "data", "fields", "instance", "model", "notify", "previous", "view")
+    __slots__ = ("action", "data", "fields", "instance", "key", "model", "notify", "view")
 
     def __init__(
         self,
-        previous: frozenset[tuple[int, int]],
+        key: tuple[int, int],
         notify: Callable[[Any], object],
         action: str,
         model: Any,
@@ -230,7 +237,7 @@ class _State:
         instance: Any,
         data: MutableMapping[str, Any] | None,
     ) -> None:
-        self.previous = previous
+        self.key = key
         self.notify = notify
         self.action = action
         self.model = model
@@ -339,17 +346,17 @@ class _ViewHook(Hook):
         try:
             notify(event)
         except BaseException:
-            _active.set(previous)
+            _leave(key)
             raise
         used = event.data
         fields = _synced(event.fields, used, model) if used is not None else dict(event.fields)
         instance = INSTANCE_SLOT.__get__(event, type(event))  # not loaded: see INSTANCE_SLOT
-        return _State(previous, notify, action, model, self_, fields, instance, used)
+        return _State(key, notify, action, model, self_, fields, instance, used)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
             return result
-        _active.set(state.previous)
+        _leave(state.key)
         response_of = self._response_of
         event = self._after_events[state.action](
             state.model,
@@ -377,7 +384,7 @@ class _ViewHook(Hook):
 
     def error(self, state: Any, exception: BaseException) -> None:
         if state is not None:
-            _active.set(state.previous)
+            _leave(state.key)
 
 
 # -- instrument_view ----------------------------------------------------------

@@ -632,6 +632,51 @@ def test_instrumenting_for_two_registries_fires_one_pair_in_each(
     assert kinds(received) == [BeforeIndex, AfterIndex]
 
 
+def test_a_view_instrumented_for_two_registries_fires_on_every_call(
+    seen: list[RequestEvent],
+) -> None:
+    # The weavings leave in weave order; none may leave the view marked as
+    # still inside its action, or its next call would be taken for a nested one.
+    other = EventRegistry()
+    received: list[RequestEvent] = []
+    other.subscribe(received.append, RequestEvent)
+
+    class UsersView(View):
+        def index(self) -> None:
+            pass
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, registry=other)
+    view = UsersView()
+    view.index()
+    view.index()
+
+    assert kinds(seen) == [BeforeIndex, AfterIndex] * 2
+    assert kinds(received) == [BeforeIndex, AfterIndex] * 2
+
+
+def test_a_view_instrumented_for_two_registries_fires_again_after_a_failure(
+    seen: list[RequestEvent],
+) -> None:
+    other = EventRegistry()
+    received: list[RequestEvent] = []
+    other.subscribe(received.append, RequestEvent)
+
+    class UsersView(View):
+        def index(self) -> None:
+            raise LookupError("no users")
+
+    instrument_view(UsersView)
+    instrument_view(UsersView, registry=other)
+    view = UsersView()
+    for _ in range(2):
+        with pytest.raises(LookupError):
+            view.index()
+
+    assert kinds(seen) == [BeforeIndex] * 2
+    assert kinds(received) == [BeforeIndex] * 2
+
+
 def test_super_call_to_an_instrumented_method_fires_once(seen: list[RequestEvent]) -> None:
     @instrument_view
     class BaseUsersView(View):
