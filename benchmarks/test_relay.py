@@ -148,9 +148,20 @@ def _interleaved(
 
 
 def _woven(signal: Signal) -> Invoice:
-    cls = type("Invoice", (Invoice,), {"pay": Invoice.__dict__["pay"]})
-    eventweave.weave((cls, "pay"), Emit(post=signal))
-    return cls()
+    """An instance of a class of its own, whose ``pay`` is woven in place to send ``signal``.
+
+    Each call defines the class again: two weavings never share one function.
+    """
+
+    class Woven(Invoice):
+        def pay(self, amount: int, currency: str = "EUR") -> int:
+            return amount * 3
+
+    pay = vars(Woven)["pay"]
+    eventweave.weave((Woven, "pay"), Emit(post=signal))
+    # In place: the class keeps its own function (unless wrappers are forced).
+    assert vars(Woven)["pay"] is pay or os.environ.get("EVENTWEAVE_DISABLE_INPLACE")
+    return Woven()
 
 
 def test_relay_emitting_call(benchmark: Any, server: RedisServer, client: Any) -> None:

@@ -41,9 +41,10 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import sys
 import threading
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -525,10 +526,26 @@ def _defined_here(function: Any, owner: Any, attribute: str) -> bool:
         return False  # a decorator's wrapper carrying the decorated function's names
     if isinstance(owner, types.ModuleType):
         return function.__module__ == owner.__name__ and function.__qualname__ == attribute
-    return (
-        function.__module__ == owner.__module__
-        and function.__qualname__ == f"{owner.__qualname__}.{attribute}"
-    )
+    if (
+        function.__module__ != owner.__module__
+        or function.__qualname__ != f"{owner.__qualname__}.{attribute}"
+    ):
+        return False
+    # Names can lie: a class made by type(name, bases, namespace) or copied
+    # from another carries that one's names, and may hold the very same
+    # function, which then belongs to the other class as much as to this one.
+    for base in owner.__mro__[1:]:
+        held = base.__dict__.get(attribute)
+        if held is function or getattr(held, "__func__", None) is function:
+            return False
+    # Where the names lead (read from namespaces: no module __getattr__ runs).
+    found: Any = sys.modules.get(owner.__module__)
+    for part in owner.__qualname__.split("."):
+        namespace = getattr(found, "__dict__", None)
+        found = namespace.get(part) if isinstance(namespace, Mapping) else None
+        if found is None:
+            return True  # defined in a function, or not bound yet (a class decorator)
+    return found is owner
 
 
 def _own_value(owner: Any, attribute: str) -> Any:

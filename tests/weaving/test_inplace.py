@@ -117,6 +117,48 @@ def test_a_reference_in_another_namespace_is_woven_by_a_wrapper_there_only(
         sys.modules.pop("inplace_views", None)
 
 
+@pytest.mark.usefixtures("inplace")
+def test_a_class_made_from_another_and_sharing_its_function_is_woven_by_a_wrapper(
+    billing: types.ModuleType, signals: tuple[Signal, ...]
+) -> None:
+    # type() gives the new class the other one's name, module and very function.
+    Base = billing.Invoice
+    made = type("Invoice", (Base,), {"total": Base.__dict__["total"]})
+    copied = type("Invoice", (), dict(Base.__dict__))
+    code = Base.total.__code__
+    weave((made, "total"), Emit(*signals))
+    weave((copied, "total"), Emit(*signals))
+
+    with capture(*signals) as events:
+        assert Base().total(1) == 2  # the class it came from: untouched
+        assert made().total(2) == 4
+        assert copied().total(3) == 6
+    assert Base.total.__code__ is code
+    assert [event.kwargs["n"] for event in events] == [2, 2, 3, 3]
+
+
+@pytest.mark.usefixtures("inplace")
+def test_a_class_whose_module_now_names_another_is_woven_by_a_wrapper(
+    signals: tuple[Signal, ...],
+) -> None:
+    module = module_of("class Invoice:\n    def total(self, n):\n        return n * 2\n")
+    try:
+        old = module.Invoice
+        original = vars(old)["total"]
+        code = original.__code__
+        exec("class Invoice:\n    def total(self, n):\n        return n * 3\n", vars(module))
+        weave((old, "total"), Emit(*signals))
+
+        with capture(*signals) as events:
+            assert module.Invoice().total(1) == 3
+            assert old().total(2) == 4
+        assert [event.kwargs["n"] for event in events] == [2, 2]
+        assert vars(old)["total"] is not original  # a wrapper in its place
+        assert original.__code__ is code
+    finally:
+        sys.modules.pop("inplace_target", None)
+
+
 def test_a_reference_taken_before_unweaving_never_emits_afterwards(
     path: str, billing: types.ModuleType, signals: tuple[Signal, ...]
 ) -> None:
