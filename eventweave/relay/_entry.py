@@ -167,6 +167,9 @@ def _unprintable(value: object) -> str:
 
 _PLAIN = frozenset(_SCALARS)  # exact types: one set lookup instead of isinstance
 _SECRET_KEYS: dict[str, bool] = {}
+# Keys seen and found not secret: an event whose keys are all here, and whose
+# values are all plain, is tested in two C calls and needs no copy.
+_OPEN_KEYS: set[str] = set()
 
 
 def _is_secret_key(key: str) -> bool:
@@ -177,6 +180,8 @@ def _is_secret_key(key: str) -> bool:
         secret = is_secret(key, SECRET_NAMES)
         if len(_SECRET_KEYS) < 4096:
             _SECRET_KEYS[key] = secret
+            if not secret:
+                _OPEN_KEYS.add(key)
         return secret
 
 
@@ -223,7 +228,7 @@ def _jsonable_mapping(mapping: Mapping[Any, Any], depth: int) -> dict[str, Any]:
 
 
 def snapshot(named: dict[str, Any]) -> dict[str, Any]:
-    """The named arguments of one event, copied into values JSON can hold.
+    """The named arguments of one event, as values JSON can hold.
 
     Secrets (parameters named like :data:`~eventweave.SECRET_NAMES`, at any
     depth) become :data:`~eventweave.MASK`; classes become their import
@@ -231,8 +236,14 @@ def snapshot(named: dict[str, Any]) -> dict[str, Any]:
     ``str()`` (``<unprintable T>`` when that raises). Runs in the emitting
     thread, where ``str()`` of a request or a lazy user object is valid and
     sees the state of the call; never raises for any value.
+
+    ``named`` itself is returned when nothing in it needs masking or copying
+    (no secret key, only str, int, float, bool and None values): the caller
+    passes a dict of its own, such as a receiver's ``**named``.
     """
-    # The emitting call pays for this loop: one pass, no call per plain value.
+    # The emitting call pays for this: the common event is two subset tests.
+    if _OPEN_KEYS.issuperset(named) and _PLAIN.issuperset(map(type, named.values())):
+        return named
     copied: dict[str, Any] = {}
     secret_keys, plain = _SECRET_KEYS, _PLAIN
     for key, value in named.items():  # keys of **named are always str

@@ -38,6 +38,24 @@ def test_json_values_are_kept_as_they_are() -> None:
     assert snapshot(named) == named
 
 
+def test_keys_seen_before_let_no_secret_or_container_through_uncopied() -> None:
+    for _ in range(2):  # the keys are known after the first event
+        assert snapshot({"user": "ann", "data": 1}) == {"user": "ann", "data": 1}
+
+    data = [1, 2]
+    copied = snapshot({"user": "ann", "data": data})
+    data.append(3)
+    assert copied == {"user": "ann", "data": [1, 2]}
+    assert snapshot({"user": "ann", "password": "hunter2"}) == {
+        "user": "ann",
+        "password": eventweave.MASK,
+    }
+    assert snapshot({"user": Request(), "data": 1}) == {
+        "user": "<Request POST /login/>",
+        "data": 1,
+    }
+
+
 def test_secret_names_are_masked_at_any_depth() -> None:
     named = {
         "password": "hunter2",
