@@ -206,6 +206,12 @@ class _Compiled:
     literals: int
     secrets: tuple[str, ...]  # the names that are secrets: their values are masked
     secret_instance: bool  # the instance rule names a secret ("body:password")
+    # The whole template as one expression over a path spelled the usual way
+    # (see _usual_path), a group per {name}: one C call tries a candidate.
+    # The groups are named after the template's names when those can name a
+    # group (identifiers, each once): groupdict() then gives the values.
+    pattern: re.Pattern[str]
+    named_groups: bool
 
 
 def _template_segments(template: str) -> list[str]:
@@ -267,7 +273,32 @@ def _compile(route: Any) -> _Compiled:
     literals = sum(1 for s in segments if s is not None)
     secrets = tuple(name for name in names if secret_name(name))
     secret_instance = instance not in (None, "result") and secret_name(instance.rpartition(":")[2])
-    return _Compiled(route, tuple(segments), tuple(names), literals, secrets, secret_instance)
+    named_groups = len(set(names)) == len(names) and all(n.isidentifier() for n in names)
+    groups = iter(names)
+    parts: list[str] = []
+    for literal in segments:
+        if literal is not None:
+            parts.append(re.escape(literal))
+        else:
+            parts.append(f"(?P<{next(groups)}>[^/]+)" if named_groups else "([^/]+)")
+    pattern = re.compile("/" + "/".join(parts))
+    return _Compiled(
+        route,
+        tuple(segments),
+        tuple(names),
+        literals,
+        secrets,
+        secret_instance,
+        pattern,
+        named_groups,
+    )
+
+
+def _usual_path(path: str) -> str:
+    """``path`` spelled the usual way: "/a/b", no empty segment, no matrix parameters."""
+    if ";" in path or "//" in path or path[:1] != "/" or (path[-1:] == "/" and path != "/"):
+        return "/" + "/".join(_path_segments(path))
+    return path
 
 
 def _path_segments(path: str) -> list[str]:
@@ -280,25 +311,26 @@ def _path_segments(path: str) -> list[str]:
 
 
 def _match_in(
-    candidates: Sequence[_Compiled], segments: list[str]
+    candidates: Sequence[_Compiled], path: str
 ) -> tuple[_Compiled, dict[str, str]] | None:
-    """The first of ``candidates`` (same verb and length as the path) matching it, and its values.
+    """The first of ``candidates`` (same verb and length as ``path``, spelled the usual
+    way) matching it, and its values.
 
     Candidates come most literal first (see :func:`_index`).
     """
     for compiled in candidates:
-        values: dict[str, str] = {}
-        names = iter(compiled.names)
-        for expected, actual in zip(compiled.segments, segments, strict=True):
-            if expected is None:
-                # The test first: unquote costs several times more, even without a %.
-                values[next(names)] = unquote(actual) if "%" in actual else actual
-            elif expected != actual:
-                break
-        else:
-            if compiled.secrets:  # /user/{token}: the value is a secret
-                values.update(dict.fromkeys(compiled.secrets, MASK))
-            return compiled, values
+        match = compiled.pattern.fullmatch(path)
+        if match is None:
+            continue
+        if compiled.named_groups:
+            values = match.groupdict()
+        else:  # a name used twice keeps its last value
+            values = dict(zip(compiled.names, match.groups(), strict=True))
+        if "%" in path:  # the test first: unquote costs several times more
+            values = {name: unquote(value) for name, value in values.items()}
+        if compiled.secrets:  # /user/{token}: the value is a secret
+            values.update(dict.fromkeys(compiled.secrets, MASK))
+        return compiled, values
     return None
 
 
@@ -329,25 +361,23 @@ class _Base:
     path: str
 
     @cached_property
-    def _roots(self) -> tuple[str, ...]:
-        """``scheme://host[:port]`` spellings of the root, lower case, then its path."""
-        authority = f"{self.scheme}://{self.host}"
-        if _DEFAULT_PORTS[self.scheme] == self.port:
-            return (authority, f"{authority}:{self.port}")  # the usual spelling first
-        return (f"{authority}:{self.port}",)
+    def _usual(self) -> re.Pattern[str]:
+        """The root spelled ``scheme://host[:port]/path`` (scheme and host in any case),
+        then the path below it, up to a query or fragment."""
+        authority = re.escape(f"{self.scheme}://{self.host}")
+        port = f"(?::{self.port})?" if _DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
+        return re.compile(
+            f"(?i:{authority}){port}{re.escape(self.path)}(/[^?#]*)?(?:[?#]|\\Z)", re.ASCII
+        )
 
     def relative(self, url: str) -> str | None:
         """The path of ``url`` below this API root, or None if it is elsewhere."""
-        # The common spelling (the root as configured, then a path) is read
-        # without urlsplit, which costs more than the rest of the lookup.
+        # The common spelling is read with one expression, without urlsplit,
+        # which costs more than the rest of the lookup.
         if "\t" not in url and "\n" not in url and "\r" not in url:
-            for root in self._roots:
-                end = len(root) + len(self.path)
-                if url[: len(root)].lower() == root and url[len(root) : end] == self.path:
-                    rest = url[end:]
-                    if not rest or rest[0] in "/?#":
-                        path = rest.partition("?")[0].partition("#")[0]
-                        return path if len(path) > 1 else "/"
+            match = self._usual.match(url)
+            if match is not None:
+                return match.group(1) or "/"
         return self.relative_parsed(url)
 
     def relative_parsed(self, url: str) -> str | None:
@@ -503,16 +533,21 @@ class _HttpAdvice(Advice):
     ) -> tuple[Route, dict[str, str], str | None, _Compiled | None]:
         """The route of a request, its template values (secrets masked), the fallback
         instance, and the compiled route (None for a path no route describes)."""
-        segments = _path_segments(path)
-        count = len(segments)
-        key = (verb, count, segments[0] if segments else None)
+        path = _usual_path(path)
+        if path == "/":
+            count, first = 0, None
+        else:
+            count = path.count("/")
+            end = path.find("/", 1)
+            first = path[1:] if end < 0 else path[1:end]
+        key = (verb, count, first)
         for index in self.indexes:
             candidates = index.get(key) or index.get((verb, count, None))
             if candidates:
-                found = _match_in(candidates, segments)
+                found = _match_in(candidates, path)
                 if found is not None:
                     return found[0].route, found[1], None, found[0]
-        route, first_id = _fallback(verb, segments)
+        route, first_id = _fallback(verb, path[1:].split("/") if count else [])
         return route, {}, first_id, None
 
 
@@ -525,17 +560,30 @@ _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTE
 _PREPARED = ("params", "headers", "json", "data")
 
 
+# Per family: the union below, and the states of the three signals' receivers
+# it was worked out for (each change of receivers publishes a new state).
+_unions: dict[str, tuple[object, object, object, frozenset[str] | None]] = {}
+
+
 def _names_read(family: str) -> frozenset[str] | None:
     """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read."""
     pre, post = _FAMILY_SIGNALS[family]
-    names: frozenset[str] | None = pre._names_read()
-    if names is None:
-        return None
-    after: frozenset[str] | None = post._names_read()
-    failed = _signals.vidispine_failed._names_read()
-    if after is None or failed is None:
-        return None
-    return names | after | failed
+    failed = _signals.vidispine_failed
+    known = _unions.get(family)
+    if (
+        known is not None
+        and known[0] is pre._generation
+        and known[1] is post._generation
+        and known[2] is failed._generation
+    ):
+        return known[3]
+    states = (pre._generation, post._generation, failed._generation)
+    names: frozenset[str] | None = None
+    before, after, failing = pre._names_read(), post._names_read(), failed._names_read()
+    if before is not None and after is not None and failing is not None:
+        names = before | after | failing
+    _unions[family] = (*states, names)
+    return names
 
 
 def _prepare(
@@ -546,6 +594,8 @@ def _prepare(
     keys: Iterable[str] = _PREPARED,
 ) -> tuple[str, ...]:
     """Add the masked copies of the call's ``keys`` some receiver reads; returns the others."""
+    if reads is not None and reads.isdisjoint(keys):
+        return tuple(keys)  # the common receiver: it reads none of them
     left: list[str] = []
     for key in keys:
         if reads is not None and key not in reads:
@@ -568,7 +618,9 @@ def _send(signal: Any, sender: Any, payload: dict[str, Any], reads: frozenset[st
     if reads is None:
         signal.send(sender, **payload)
     else:
-        signal.send(sender, **{key: value for key, value in payload.items() if key in reads})
+        # What nobody reads stays out: iterating the few names read is cheaper
+        # than filtering the payload.
+        signal.send(sender, **{key: payload[key] for key in reads if key in payload})
 
 
 class _Call:
@@ -576,6 +628,7 @@ class _Call:
 
     __slots__ = (
         "_secrets",
+        "compiled",
         "family",
         "left",
         "named",
@@ -597,6 +650,7 @@ class _Call:
         named: dict[str, Any],
         left: tuple[str, ...],
         url: str,
+        compiled: _Compiled | None = None,
     ) -> None:
         self.token = token
         self.sender = sender
@@ -607,6 +661,7 @@ class _Call:
         self.stream = named.get("stream")
         self.left = left  # the keys of _PREPARED nobody could read when it started
         self.url = url  # the call's URL as a str (decoded if it was bytes), unmasked
+        self.compiled = compiled  # the route matched, None for a path no route describes
         self._secrets: Secrets | None = None
 
     def secrets(self, prepared: Any) -> Secrets:
@@ -625,8 +680,13 @@ class _Call:
         when it started.
         """
         reads = _names_read(self.family)
-        if self.left and (reads is None or not reads.isdisjoint(self.left)):
-            self.left = _prepare(self.payload, self.named, self.url, reads, self.left)
+        left = self.left
+        if left and (reads is None or not reads.isdisjoint(left)):
+            if "instance" in left and (reads is None or "instance" in reads):
+                assert self.rule is not None  # only a "body:" rule leaves it
+                self.payload["instance"] = _body_instance(self.named, self.rule, self.compiled)
+                left = tuple(key for key in left if key != "instance")
+            self.left = _prepare(self.payload, self.named, self.url, reads, left)
         return reads
 
 
@@ -669,17 +729,21 @@ class _HttpHook(Hook):
         family = route.family
         if instead in _FAMILY_SIGNALS:
             family = instead
+        # Each value is masked here, before any receiver sees it, and only if
+        # a receiver can read it; a masker returns what it was given, unparsed,
+        # when it cannot hold a secret.
+        reads = _names_read(family)
         rule = route.instance
         if rule is None:
             instance = first_id
         elif rule == "result":
             instance = None
         elif rule.startswith("body:"):
-            instance = _body_value(named.get("json"), named.get("data"), rule[5:])
+            instance = _UNREAD
+            if reads is None or "instance" in reads:  # else the body is left unparsed
+                instance = _body_instance(named, rule, compiled)
         else:
             instance = path_params.get(rule)
-        if instance is not None and compiled is not None and compiled.secret_instance:
-            instance = MASK
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
@@ -688,11 +752,10 @@ class _HttpHook(Hook):
             "path": mask_url(path) if ";" in path else path,  # matrix: /item/VX-1;token=
             "path_params": path_params,
         }
-        # Each value is masked here, before any receiver sees it, and only if
-        # a receiver can read it; a masker returns what it was given, unparsed,
-        # when it cannot hold a secret.
-        reads = _names_read(family)
         left = _prepare(payload, named, url, reads)
+        if instance is _UNREAD:
+            del payload["instance"]
+            left += ("instance",)
         payload["route"] = route if compiled is not None else None
         sender = type(self_) if self_ is not None else requests.Session
         token = _busy.set(True)
@@ -701,7 +764,7 @@ class _HttpHook(Hook):
         except BaseException:
             _busy.reset(token)
             raise
-        return _Call(token, sender, payload, family, rule, named, left, url)
+        return _Call(token, sender, payload, family, rule, named, left, url, compiled)
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:
@@ -777,6 +840,17 @@ def _report(
             payload.get("http_method"),
             payload.get("url"),
         )
+
+
+_UNREAD: Any = object()  # an instance nobody reads yet: not worked out
+
+
+def _body_instance(named: Mapping[str, Any], rule: str, compiled: _Compiled | None) -> Any:
+    """The instance a ``"body:key"`` rule names in the call's ``json=`` or ``data=``."""
+    instance = _body_value(named.get("json"), named.get("data"), rule[5:])
+    if instance is not None and compiled is not None and compiled.secret_instance:
+        return MASK
+    return instance
 
 
 def _body_value(json_body: Any, data: Any, key: str) -> Any:

@@ -225,6 +225,32 @@ def test_quoted_path_value_is_decoded_for_the_instance(stub: StubServer, events:
     assert events[0].kwargs["path"] == "/group/sales%2Feurope"
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/shape/VX-1/tag/lowres", {"item-id": "VX-1", "tag": "lowres"}),
+        ("/shape/VX-1;version=2/tag/low%20res/", {"item-id": "VX-1", "tag": "low res"}),
+        ("/shape//VX-1/tag/lowres", {"item-id": "VX-1", "tag": "lowres"}),
+    ],
+)
+def test_template_names_of_any_spelling_get_their_values(
+    stub: StubServer, events: list[Any], path: str, expected: dict[str, str]
+) -> None:
+    routes = [
+        Route("GET", "/shape/{item-id}/tag/{tag}", "get", "getShapeTag", "item-id"),
+        Route("GET", "/pair/{x}/{x}", "get", "getPair", "x"),
+    ]
+    instrument_http(stub.api, routes=routes)
+
+    requests.get(f"{stub.api}{path}", timeout=5)
+    requests.get(f"{stub.api}/pair/a/b", timeout=5)
+
+    assert events[0].kwargs["method"] == "getShapeTag"
+    assert events[0].kwargs["path_params"] == expected
+    assert events[0].kwargs["instance"] == "VX-1"
+    assert events[2].kwargs["path_params"] == {"x": "b"}  # a name used twice: its last value
+
+
 def test_a_secret_template_value_is_masked_in_instance_and_path_params(
     stub: StubServer, events: list[Any]
 ) -> None:
@@ -264,6 +290,56 @@ def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
         signals.vidispine_post_get.disconnect(reads_params)
 
     assert got == [{"a": "1", "token": MASK}]
+
+
+class CountingForm(dict[str, str]):
+    """A form body that counts the lookups of its keys by name."""
+
+    looked_up = 0
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        CountingForm.looked_up += 1
+        return super().get(key, default)
+
+
+def test_a_body_instance_is_not_looked_up_while_no_receiver_reads_instance(
+    stub: StubServer,
+) -> None:
+    got: list[str] = []
+
+    def audit(sender: Any, method: str, **named: Any) -> None:
+        got.append(method)
+
+    CountingForm.looked_up = 0
+    instrument_http(stub.api)
+    with signals.vidispine_pre_create.connected_to(audit):
+        requests.post(f"{stub.api}/user", data=CountingForm(userName="alice"), timeout=5)
+
+    assert got == ["createUser"]
+    assert CountingForm.looked_up == 0
+    assert stub.seen[-1].body == b"userName=alice"
+
+
+def test_a_body_instance_reaches_a_receiver_connected_during_the_request(
+    stub: StubServer,
+) -> None:
+    got: list[Any] = []
+
+    def reads_instance(sender: Any, instance: Any, **named: Any) -> None:
+        got.append(instance)
+
+    def connect_another(sender: Any, method: str, **named: Any) -> None:
+        signals.vidispine_post_create.connect(reads_instance)
+
+    instrument_http(stub.api)
+    try:
+        with signals.vidispine_pre_create.connected_to(connect_another):
+            requests.post(f"{stub.api}/user", json={"userName": "alice"}, timeout=5)
+            requests.post(f"{stub.api}/user", json={"userName": "bob"}, timeout=5)
+    finally:
+        signals.vidispine_post_create.disconnect(reads_instance)
+
+    assert got == ["alice", "bob"]
 
 
 # -- where it emits -------------------------------------------------------------------
