@@ -370,11 +370,24 @@ class _Base:
             f"(?i:{authority}){port}{re.escape(self.path)}(/[^?#]*)?(?:[?#]|\\Z)", re.ASCII
         )
 
+    @cached_property
+    def _prefix(self) -> str:
+        """The root as it is most often spelled: lower case, no default port."""
+        port = "" if _DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.path}"
+
     def relative(self, url: str) -> str | None:
         """The path of ``url`` below this API root, or None if it is elsewhere."""
-        # The common spelling is read with one expression, without urlsplit,
-        # which costs more than the rest of the lookup.
-        if "\t" not in url and "\n" not in url and "\r" not in url:
+        # The common spellings are read without urlsplit, which costs more
+        # than the rest of the lookup: the root exactly, then any case or port.
+        # (urlsplit drops tabs and newlines: a URL with any goes to it.)
+        prefix = self._prefix
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if rest.isprintable() and (not rest or rest[0] in "/?#"):
+                path = rest.partition("?")[0].partition("#")[0]
+                return path or "/"
+        elif "\t" not in url and "\n" not in url and "\r" not in url:
             match = self._usual.match(url)
             if match is not None:
                 return match.group(1) or "/"
@@ -472,8 +485,22 @@ def _first(compiled: _Compiled) -> str | None:
     return compiled.segments[0] if compiled.segments else None
 
 
+def _literal(table: Sequence[_Compiled]) -> dict[tuple[str, str], _Compiled]:
+    """The templates without a ``{name}``, by verb and path: the first listed of each.
+
+    Such a template is the most literal one of its length, so where it
+    matches it wins; a lookup finds it without trying an expression.
+    """
+    found: dict[tuple[str, str], _Compiled] = {}
+    for compiled in table:
+        if compiled.literals == len(compiled.segments):
+            path = "/" + "/".join(s for s in compiled.segments if s is not None)
+            found.setdefault((compiled.route.verb, path), compiled)
+    return found
+
+
 def _index(table: Sequence[_Compiled]) -> _Index:
-    """The routes that may match a path, by its verb, length and first segment.
+    """The routes with a ``{name}`` that may match a path, by its verb, length and first segment.
 
     Under ``(verb, length, first)``: the routes of that verb and length whose
     first segment is ``first`` or a ``{name}``; under ``(verb, length, None)``:
@@ -482,6 +509,7 @@ def _index(table: Sequence[_Compiled]) -> _Index:
     literal template wins ("/metadata-field/field-group" over
     "/metadata-field/{field}"), and on a tie the first listed.
     """
+    table = [c for c in table if c.literals < len(c.segments)]  # see _literal
     keys = {(c.route.verb, len(c.segments), _first(c)) for c in table}
     return {
         (verb, count, first): tuple(
@@ -508,7 +536,8 @@ class _HttpAdvice(Advice):
         self.own = own
         self.defaults = defaults
         tables = (own, _DEFAULT_TABLE) if defaults else (own,)
-        self.indexes = tuple(_index(table) for table in tables if table)
+        # Own routes first, then the defaults; in each, an exact template first.
+        self.indexes = tuple((_literal(table), _index(table)) for table in tables if table)
 
     def _key(self) -> tuple[Any, ...]:
         return (self.base, tuple(c.route for c in self.own), self.defaults)
@@ -541,7 +570,10 @@ class _HttpAdvice(Advice):
             end = path.find("/", 1)
             first = path[1:] if end < 0 else path[1:end]
         key = (verb, count, first)
-        for index in self.indexes:
+        for literal, index in self.indexes:
+            exact = literal.get((verb, path))
+            if exact is not None:
+                return exact.route, {}, None, exact
             candidates = index.get(key) or index.get((verb, count, None))
             if candidates:
                 found = _match_in(candidates, path)
@@ -616,11 +648,31 @@ def _prepare(
 
 def _send(signal: Any, sender: Any, payload: dict[str, Any], reads: frozenset[str] | None) -> None:
     if reads is None:
-        signal.send(sender, **payload)
+        named = payload
     else:
         # What nobody reads stays out: iterating the few names read is cheaper
         # than filtering the payload.
-        signal.send(sender, **{key: payload[key] for key in reads if key in payload})
+        named = {}
+        for key in reads:
+            if key in payload:
+                named[key] = payload[key]
+    # The receivers as woven code calls them (see eventweave._signals): for
+    # the common case, the tuple the signal publishes, with no send() frame
+    # and no copy of the keywords; anything else through send().
+    generation = signal._generation
+    receivers = generation.held
+    if receivers is not None:
+        for receiver in receivers:
+            receiver(signal=signal, sender=sender, **named)
+        return
+    getters = generation.flat
+    if getters is None:
+        signal.send(sender, **named)
+        return
+    for get in getters:
+        receiver = get()
+        if receiver is not None:
+            receiver(signal=signal, sender=sender, **named)
 
 
 class _Call:

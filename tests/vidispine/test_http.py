@@ -92,6 +92,41 @@ def test_sessions_emit_with_their_own_class_as_sender(stub: StubServer, events: 
     assert {e.kwargs["instance"] for e in events} == {"lowres"}
 
 
+@pytest.mark.parametrize("how", ["weakly", "strongly", "for one sender", "twice over"])
+def test_every_kind_of_receiver_hears_the_request(stub: StubServer, how: str) -> None:
+    got: list[tuple[Any, Any, str]] = []
+
+    def receiver(signal: Any, sender: Any, method: str, **unread: Any) -> None:
+        got.append((signal, sender, method))
+
+    def another(signal: Any, sender: Any, url: str, **named: Any) -> None:
+        got.append((signal, sender, named["method"]))
+
+    pre, post = signals.vidispine_pre_get, signals.vidispine_post_get
+    options: dict[str, Any] = {
+        "weakly": {},
+        "strongly": {"weak": False},
+        "for one sender": {"sender": requests.Session},
+        "twice over": {},
+    }[how]
+    instrument_http(stub.api)
+    try:
+        for signal in (pre, post):
+            signal.connect(receiver, **options)
+            if how == "twice over":
+                signal.connect(another)
+        requests.get(f"{stub.api}/item/VX-1", timeout=5)
+    finally:
+        for signal in (pre, post):
+            signal.disconnect(receiver, sender=options.get("sender"))
+            signal.disconnect(another)
+
+    expected = [(pre, requests.Session, "getItem"), (post, requests.Session, "getItem")]
+    if how == "twice over":
+        expected = [expected[0], expected[0], expected[1], expected[1]]
+    assert got == expected
+
+
 def test_query_parameters_from_url_and_params_are_sent(stub: StubServer, events: list[Any]) -> None:
     instrument_http(stub.api)
 
