@@ -30,6 +30,7 @@ from ._masking import (
     ResponseView,
     Secrets,
     exception_view,
+    hide_segments,
     mask_headers,
     mask_json,
     mask_param,
@@ -332,6 +333,17 @@ def _match_in(
             values.update(dict.fromkeys(compiled.secrets, MASK))
         return compiled, values
     return None
+
+
+def _secret_segments(compiled: _Compiled, path: str) -> tuple[str, ...]:
+    """The path segments, as spelled in ``path``, that hold ``compiled``'s secret values."""
+    match = compiled.pattern.fullmatch(_usual_path(path))
+    if match is None:  # pragma: no cover - the route was found on this very path
+        return ()
+    secret = set(compiled.secrets)
+    return tuple(
+        value for name, value in zip(compiled.names, match.groups(), strict=True) if name in secret
+    )
 
 
 def _fallback(verb: str, segments: list[str]) -> tuple[Route, str | None]:
@@ -682,6 +694,7 @@ class _Call:
         "_secrets",
         "compiled",
         "family",
+        "hidden",
         "left",
         "named",
         "payload",
@@ -714,12 +727,16 @@ class _Call:
         self.left = left  # the keys of _PREPARED nobody could read when it started
         self.url = url  # the call's URL as a str (decoded if it was bytes), unmasked
         self.compiled = compiled  # the route matched, None for a path no route describes
+        self.hidden: tuple[str, ...] = ()  # secret path segments (/session/{token})
         self._secrets: Secrets | None = None
 
     def secrets(self, prepared: Any) -> Secrets:
         """The secret values of the call and of ``prepared``, the request as sent."""
         if self._secrets is None:
-            self._secrets = request_secrets(self.named, prepared)
+            found = request_secrets(self.named, prepared)
+            for segment in self.hidden:
+                found.add_segment(segment)
+            self._secrets = found
         return self._secrets
 
     def lazy_secrets(self, prepared: Any) -> Callable[[], Secrets]:
@@ -796,12 +813,19 @@ class _HttpHook(Hook):
                 instance = _body_instance(named, rule, compiled)
         else:
             instance = path_params.get(rule)
+        shown_url = mask_url(url)
+        shown_path = mask_url(path) if ";" in path else path  # matrix: /item/VX-1;token=
+        hidden: tuple[str, ...] = ()
+        if compiled is not None and compiled.secrets:  # /session/{token}
+            hidden = _secret_segments(compiled, path)
+            shown_url = hide_segments(shown_url, hidden)
+            shown_path = hide_segments(shown_path, hidden)
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
             "http_method": verb,
-            "url": mask_url(url),
-            "path": mask_url(path) if ";" in path else path,  # matrix: /item/VX-1;token=
+            "url": shown_url,
+            "path": shown_path,
             "path_params": path_params,
         }
         left = _prepare(payload, named, url, reads)
@@ -816,7 +840,9 @@ class _HttpHook(Hook):
         except BaseException:
             _busy.reset(token)
             raise
-        return _Call(token, sender, payload, family, rule, named, left, url, compiled)
+        call = _Call(token, sender, payload, family, rule, named, left, url, compiled)
+        call.hidden = hidden
+        return call
 
     def after(self, state: Any, result: Any) -> Any:
         if state is None:

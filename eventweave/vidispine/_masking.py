@@ -103,13 +103,24 @@ class Secrets:
     kept: scrubbing ``token=1`` would replace every ``1`` of a message.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_segments", "_values")
 
     def __init__(self) -> None:
         self._values: set[str] = set()
+        self._segments: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self._values)
+        return bool(self._values or self._segments)
+
+    def add_segment(self, segment: str) -> None:
+        """Remember a path segment holding a secret (``/session/{token}``), as spelled."""
+        self._segments += (segment,)
+        self.add(segment)
+        self.add(unquote(segment))
+
+    def hide_segments(self, url: str) -> str:
+        """``url`` (already masked by structure) with its secret path segments masked."""
+        return hide_segments(url, self._segments) if self._segments else url
 
     def add(self, value: object) -> None:
         """Remember ``value`` (a str, bytes or number) as a secret."""
@@ -171,6 +182,12 @@ class Secrets:
 
 
 # -- URLs and forms -------------------------------------------------------------------
+
+
+def hide_segments(text: str, segments: tuple[str, ...]) -> str:
+    """``text`` (a path or URL) with each whole path segment in ``segments`` masked."""
+    spelled = "|".join(re.escape(segment) for segment in segments)
+    return re.sub(f"(?<=/)(?:{spelled})(?=[/;?#]|\\Z)", lambda _: MASK, text)
 
 
 def _url_like(text: str) -> bool:
@@ -723,7 +740,9 @@ def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
     clone = requests.PreparedRequest()
     clone.method = request.method
     if isinstance(request.url, str):
-        clone.url = mask_url(request.url)  # by structure: scrubbing could only garble it
+        # By structure, and the segments known secret: scrubbing could only garble it.
+        url = mask_url(request.url)
+        clone.url = secrets.hide_segments(url) if secrets is not None else url
     clone.headers = _scrubbed_headers(request.headers, secrets)
     clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
     clone.body = mask_text(request.body) if isinstance(request.body, (str, bytes)) else None
@@ -816,7 +835,7 @@ def _masked_attribute(
         raise AttributeError(name)
     value = getattr(response, name, None)
     if name == "url":
-        return mask_url(value) if isinstance(value, str) else value
+        return secrets().hide_segments(mask_url(value)) if isinstance(value, str) else value
     if name == "headers":
         return _scrubbed_headers(value, secrets())
     if name == "history":

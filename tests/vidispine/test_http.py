@@ -304,6 +304,55 @@ def test_a_secret_template_value_is_masked_in_instance_and_path_params(
     assert key["instance"] == "alice"
     assert key["path_params"] == {"username": "alice", "api_key": MASK}
     assert [e.kwargs["path_params"] for e in events[1::2]] == [{"token": MASK}, key["path_params"]]
+    assert [e.kwargs["path"] for e in events] == [f"/session/{MASK}"] * 2 + [
+        f"/user/alice/key/{MASK}"
+    ] * 2
+    assert [e.kwargs["url"] for e in events] == [f"{stub.api}/session/{MASK}"] * 2 + [
+        f"{stub.api}/user/alice/key/{MASK}"
+    ] * 2
+
+
+def test_a_secret_template_value_is_scrubbed_from_a_failure() -> None:
+    got: list[tuple[BaseException, str]] = []
+
+    def failed(sender: Any, exception: BaseException, url: str, **named: Any) -> None:
+        got.append((exception, url))
+
+    api = f"http://127.0.0.1:{closed_port()}/API"
+    instrument_http(api, routes=[Route("GET", "/session/{token}", "get", "getSession")])
+    with (
+        signals.vidispine_failed.connected_to(failed),
+        pytest.raises(requests.ConnectionError) as raised,
+    ):
+        requests.get(f"{api}/session/tk-9f2e;x=1?a=b", timeout=2)
+
+    assert "tk-9f2e" in str(raised.value)  # the caller's own exception is untouched
+    [(exception, url)] = got
+    assert url == f"{api}/session/{MASK};x=1?a=b"
+    assert "tk-9f2e" not in str(exception)
+    assert "tk-9f2e" not in str(exception.request.url)  # type: ignore[attr-defined]
+
+
+def test_a_secret_template_value_is_masked_in_the_views_of_an_error_answer(
+    stub: StubServer,
+) -> None:
+    got: list[dict[str, Any]] = []
+
+    def failed(sender: Any, **named: Any) -> None:
+        got.append(named)
+
+    stub.replies["/API/session/tk-9f2e"] = Reply(403, b'{"error": "expired"}')
+    instrument_http(stub.api, routes=[Route("GET", "/session/{token}", "get", "getSession")])
+    with signals.vidispine_failed.connected_to(failed):
+        response = requests.get(f"{stub.api}/session/tk-9f2e", timeout=5)
+
+    assert response.status_code == 403
+    assert response.url == f"{stub.api}/session/tk-9f2e"  # the caller's own, untouched
+    [named] = got
+    view = named["response"]
+    shown = [view.url, view.request.url, str(named["exception"]), named["url"]]
+    assert all("tk-9f2e" not in text for text in shown), shown
+    assert view.url == f"{stub.api}/session/{MASK}"
 
 
 def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
