@@ -36,6 +36,10 @@ class Ratio:
     namespace: dict[str, Any]
     limit: float | None = None
     note: str = ""
+    # Calls per timing; by default as many as the baseline makes in about
+    # ``seconds``. Set where each measured call leaves work behind (an event
+    # for a publisher): a fast baseline would otherwise multiply it.
+    number: int | None = None
     rounds: list[float] = field(default_factory=list)
     times: tuple[float, float] = (0.0, 0.0)
 
@@ -71,7 +75,7 @@ def measure(rows: Sequence[Ratio], *, rounds: int = 21, seconds: float = 0.01) -
     for row in rows:
         measured = timeit.Timer(row.measured, globals=row.namespace)
         baseline = timeit.Timer(row.baseline, globals=row.namespace)
-        number = _number(baseline, seconds)
+        number = row.number or _number(baseline, seconds)
         timers.append((row, measured, baseline, number))
         row.rounds = []
     gc_was_enabled = gc.isenabled()
