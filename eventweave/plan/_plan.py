@@ -22,7 +22,7 @@ from ._errors import PlanError, Scrubber, label
 from ._portal import Portal
 from ._relay import RelaySection
 from ._rest import Rest
-from ._section import Context, Emitted, Item, Row, Section, record_done
+from ._section import Context, Emitted, Item, Row, Section, record_done, undo_in_turn
 from ._text import Document, parse
 from ._values import Table, kind, resolve_target, try_import
 from ._vidispine import Vidispine
@@ -325,13 +325,7 @@ class Plan:
                         found = Finding(level, self.path, item.where.line, item.where.key, message)
                         (report.warnings if level == "warning" else report.errors).append(found)
         finally:
-            try:
-                undo_made()
-            finally:
-                try:
-                    undo_done()
-                finally:
-                    context.undo()
+            undo_in_turn(undo_made, undo_done, context.undo)
 
     def _importable(self, item: Item, report: Report) -> bool:
         """Import the item's modules; record it pending or in error if one does not import."""

@@ -133,6 +133,19 @@ _done: dict[Hashable, Callable[[], object]] = {}
 _done_lock = threading.Lock()
 
 
+def undo_in_turn(*undos: Callable[[], object]) -> None:
+    """Call each of ``undos`` in order, every one even if an earlier one raised;
+    the first error is raised once they all ran."""
+    first: BaseException | None = None
+    for undo in undos:
+        try:
+            undo()
+        except BaseException as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+
+
 def record_done() -> Callable[..., None]:
     """Record the effects :func:`once` makes from now on; the function returned takes them back.
 

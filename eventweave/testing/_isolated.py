@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from eventweave import rest
 from eventweave._advice import _record_made
-from eventweave.plan._section import record_done
+from eventweave.plan._section import record_done, undo_in_turn
 
 if TYPE_CHECKING:
     from eventweave.rest import EventRegistry
@@ -45,13 +46,9 @@ def isolated() -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            undo_made()
-        finally:
-            try:
-                undo_done()
-            finally:
-                restore_subscriptions(registry, subscriptions)
+        undo_in_turn(
+            undo_made, undo_done, functools.partial(restore_subscriptions, registry, subscriptions)
+        )
 
 
 @contextlib.contextmanager
@@ -67,10 +64,10 @@ def subscriptions_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        try:
-            undo_done(on=registry)
-        finally:
-            restore_subscriptions(registry, subscriptions)
+        undo_in_turn(
+            functools.partial(undo_done, on=registry),
+            functools.partial(restore_subscriptions, registry, subscriptions),
+        )
 
 
 def restore_subscriptions(registry: EventRegistry, subscriptions: tuple[Subscription, ...]) -> None:

@@ -568,15 +568,28 @@ def test_a_before_after_pair_becomes_a_child_span_named_after_the_action(
     assert create.status.status_code is StatusCode.UNSET
 
 
-@pytest.mark.parametrize("action", sorted(BEFORE_EVENTS))
+class BeforeArchive(BeforeEvent):
+    """An event class of the application's own: it pairs by name."""
+
+
+class AfterArchive(AfterEvent):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(BEFORE_EVENTS[action], AFTER_EVENTS[action]) for action in sorted(BEFORE_EVENTS)]
+    + [(BeforeArchive, AfterArchive)],  # the application's own classes pair by name
+    ids=lambda cls: cls.__name__,
+)
 def test_each_before_event_pairs_with_the_after_event_of_its_action(
-    action: str,
+    before: type[BeforeEvent],
+    after: type[AfterEvent],
     provider: TracerProvider,
     tracer: Tracer,
     exporter: InMemorySpanExporter,
     traced: list[Tracing],
 ) -> None:
-    before, after = BEFORE_EVENTS[action], AFTER_EVENTS[action]
     with pytest.raises(ValueError, match=f"{before.__name__} opens a span .* {after.__name__}"):
         trace(before, spans=True, tracer_provider=provider)
     start(traced, provider, before, after, spans=True)
@@ -586,28 +599,6 @@ def test_each_before_event_pairs_with_the_after_event_of_its_action(
     span = only(exporter, before.__name__.removeprefix("Before"))
     assert span.status.status_code is StatusCode.UNSET
     assert parent_of(span) == span_id(only(exporter, "request"))
-
-
-class BeforeArchive(BeforeEvent):
-    """An event class of the application's own: it pairs by name."""
-
-
-class AfterArchive(AfterEvent):
-    pass
-
-
-def test_event_classes_of_the_application_pair_by_name(
-    provider: TracerProvider, tracer: Tracer, exporter: InMemorySpanExporter, traced: list[Tracing]
-) -> None:
-    with pytest.raises(ValueError, match=r"BeforeArchive opens a span .* trace AfterArchive"):
-        trace(BeforeArchive, spans=True, tracer_provider=provider)
-    start(traced, provider, BeforeArchive, AfterArchive, spans=True)
-    with tracer.start_as_current_span("request"):
-        rest_registry.notify(BeforeArchive(Story, None))
-        rest_registry.notify(AfterArchive(Story, None))
-    archive = only(exporter, "Archive")
-    assert archive.status.status_code is StatusCode.UNSET
-    assert parent_of(archive) == span_id(only(exporter, "request"))
 
 
 @pytest.mark.usefixtures("rest_view")

@@ -612,41 +612,29 @@ def test_instrumenting_with_and_without_an_adapter_fires_once(seen: list[Request
     assert kinds(seen) == [BeforeIndex, AfterIndex]
 
 
-def test_instrumenting_for_two_registries_fires_one_pair_in_each(
-    seen: list[RequestEvent],
-) -> None:
-    other = EventRegistry()
+@pytest.fixture
+def other() -> tuple[EventRegistry, list[RequestEvent]]:
+    """A registry of its own, and what its subscriber received."""
+    own = EventRegistry()
     received: list[RequestEvent] = []
-    other.subscribe(received.append, RequestEvent)
-
-    class UsersView(View):
-        def index(self) -> None:
-            pass
-
-    instrument_view(UsersView)
-    instrument_view(UsersView, registry=other)
-    instrument_view(UsersView, registry=registry)  # the default registry, named
-    UsersView().index()
-
-    assert kinds(seen) == [BeforeIndex, AfterIndex]
-    assert kinds(received) == [BeforeIndex, AfterIndex]
+    own.subscribe(received.append, RequestEvent)
+    return own, received
 
 
-def test_a_view_instrumented_for_two_registries_fires_on_every_call(
-    seen: list[RequestEvent],
+def test_instrumenting_for_two_registries_fires_one_pair_in_each_on_every_call(
+    seen: list[RequestEvent], other: tuple[EventRegistry, list[RequestEvent]]
 ) -> None:
     # The weavings leave in weave order; none may leave the view marked as
     # still inside its action, or its next call would be taken for a nested one.
-    other = EventRegistry()
-    received: list[RequestEvent] = []
-    other.subscribe(received.append, RequestEvent)
+    own, received = other
 
     class UsersView(View):
         def index(self) -> None:
             pass
 
     instrument_view(UsersView)
-    instrument_view(UsersView, registry=other)
+    instrument_view(UsersView, registry=own)
+    instrument_view(UsersView, registry=registry)  # the default registry, named
     view = UsersView()
     view.index()
     view.index()
@@ -656,18 +644,16 @@ def test_a_view_instrumented_for_two_registries_fires_on_every_call(
 
 
 def test_a_view_instrumented_for_two_registries_fires_again_after_a_failure(
-    seen: list[RequestEvent],
+    seen: list[RequestEvent], other: tuple[EventRegistry, list[RequestEvent]]
 ) -> None:
-    other = EventRegistry()
-    received: list[RequestEvent] = []
-    other.subscribe(received.append, RequestEvent)
+    own, received = other
 
     class UsersView(View):
         def index(self) -> None:
             raise LookupError("no users")
 
     instrument_view(UsersView)
-    instrument_view(UsersView, registry=other)
+    instrument_view(UsersView, registry=own)
     view = UsersView()
     for _ in range(2):
         with pytest.raises(LookupError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import socket
@@ -355,6 +356,21 @@ def test_a_secret_template_value_is_masked_in_the_views_of_an_error_answer(
     assert view.url == f"{stub.api}/session/{MASK}"
 
 
+@contextlib.contextmanager
+def connected_during_the_request(pre: Any, post: Any, receiver: Any) -> Iterator[None]:
+    """``receiver`` connected to ``post`` by a receiver of ``pre``, which reads only
+    ``method``: what ``receiver`` reads is prepared only once the request is made."""
+
+    def connect_it(sender: Any, method: str, **unread: Any) -> None:
+        post.connect(receiver)
+
+    try:
+        with pre.connected_to(connect_it):
+            yield
+    finally:
+        post.disconnect(receiver)
+
+
 def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
     stub: StubServer,
 ) -> None:
@@ -363,15 +379,11 @@ def test_a_bytes_url_gives_its_query_to_a_receiver_connected_during_the_request(
     def reads_params(sender: Any, params: Any, **named: Any) -> None:
         got.append(params)
 
-    def connect_another(sender: Any, method: str, **named: Any) -> None:
-        signals.vidispine_post_get.connect(reads_params)
-
     instrument_http(stub.api)
-    try:
-        with signals.vidispine_pre_get.connected_to(connect_another):
-            requests.get(f"{stub.api}/item/VX-1?a=1&token=t0k3n".encode(), timeout=5)
-    finally:
-        signals.vidispine_post_get.disconnect(reads_params)
+    with connected_during_the_request(
+        signals.vidispine_pre_get, signals.vidispine_post_get, reads_params
+    ):
+        requests.get(f"{stub.api}/item/VX-1?a=1&token=t0k3n".encode(), timeout=5)
 
     assert got == [{"a": "1", "token": MASK}]
 
@@ -412,16 +424,12 @@ def test_a_body_instance_reaches_a_receiver_connected_during_the_request(
     def reads_instance(sender: Any, instance: Any, **named: Any) -> None:
         got.append(instance)
 
-    def connect_another(sender: Any, method: str, **named: Any) -> None:
-        signals.vidispine_post_create.connect(reads_instance)
-
     instrument_http(stub.api)
-    try:
-        with signals.vidispine_pre_create.connected_to(connect_another):
-            requests.post(f"{stub.api}/user", json={"userName": "alice"}, timeout=5)
-            requests.post(f"{stub.api}/user", json={"userName": "bob"}, timeout=5)
-    finally:
-        signals.vidispine_post_create.disconnect(reads_instance)
+    with connected_during_the_request(
+        signals.vidispine_pre_create, signals.vidispine_post_create, reads_instance
+    ):
+        requests.post(f"{stub.api}/user", json={"userName": "alice"}, timeout=5)
+        requests.post(f"{stub.api}/user", json={"userName": "bob"}, timeout=5)
 
     assert got == ["alice", "bob"]
 
@@ -954,14 +962,10 @@ def test_a_receiver_connected_during_the_request_gets_what_it_reads_after_it(
     audit_lines.clear()
     instrument_http(stub.api)
 
-    def connect_another(sender: Any, method: str, **named: Any) -> None:
-        signals.vidispine_post_modify.connect(reads_json)
-
-    try:
-        with signals.vidispine_pre_modify.connected_to(connect_another):
-            requests.put(f"{stub.api}/item/VX-3/metadata", json={"token": "t0k"}, timeout=5)
-    finally:
-        signals.vidispine_post_modify.disconnect(reads_json)
+    with connected_during_the_request(
+        signals.vidispine_pre_modify, signals.vidispine_post_modify, reads_json
+    ):
+        requests.put(f"{stub.api}/item/VX-3/metadata", json={"token": "t0k"}, timeout=5)
 
     assert audit_lines == [("json", {"token": MASK})]
 
