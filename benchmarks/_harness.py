@@ -40,6 +40,9 @@ class Ratio:
     # ``seconds``. Set where each measured call leaves work behind (an event
     # for a publisher): a fast baseline would otherwise multiply it.
     number: int | None = None
+    # Run, untimed, after every timing: what one timing left behind (events a
+    # publisher thread is still writing) is then not paid by the next one.
+    settle: Callable[[], object] | None = None
     rounds: list[float] = field(default_factory=list)
     times: tuple[float, float] = (0.0, 0.0)
 
@@ -85,12 +88,15 @@ def measure(rows: Sequence[Ratio], *, rounds: int = 21, seconds: float = 0.01) -
         for index in range(rounds):
             for row, measured, baseline, number in timers:
                 # Alternate which side goes first, so neither always follows the other.
-                if index % 2:
-                    b = baseline.timeit(number) / number
-                    m = measured.timeit(number) / number
-                else:
-                    m = measured.timeit(number) / number
-                    b = baseline.timeit(number) / number
+                sides = (
+                    ((baseline, 1), (measured, 0)) if index % 2 else ((measured, 0), (baseline, 1))
+                )
+                pair = [0.0, 0.0]
+                for timer, side in sides:
+                    pair[side] = timer.timeit(number) / number
+                    if row.settle is not None:
+                        row.settle()
+                m, b = pair
                 samples[id(row)].append((m, b))
                 row.rounds.append(m / b)
         for row in rows:

@@ -226,6 +226,7 @@ def _union_read(entries: Iterable[_Receiver]) -> frozenset[str] | None:
 
 
 _EMPTY = _filled(())
+_EMPTY.reads = frozenset()  # shared by every signal without receivers: never worked out
 """The generation of a signal nobody listens to (shared: nothing to fill in)."""
 
 
@@ -551,7 +552,11 @@ class Signal:
         generation = self._generation
         reads = generation.reads
         if reads is _NOT_KNOWN:
-            reads = generation.reads = _union_read(self._snapshot())
+            reads = _union_read(self._snapshot())
+            # Kept only if no change published a newer generation meanwhile:
+            # the snapshot may hold receivers newer than this generation.
+            if self._generation is generation:
+                generation.reads = reads
         return reads  # type: ignore[return-value]
 
     def _snapshot(self) -> tuple[_Receiver, ...]:

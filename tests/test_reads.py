@@ -140,3 +140,25 @@ def test_a_signal_knows_what_its_receivers_read_and_forgets_it_on_every_change()
     assert signal._names_read() == {"sender", "method", "url", "instance"}
     signal.receivers = []  # as factory_boy's mute_signals does
     assert signal._names_read() == frozenset()
+
+
+def test_what_a_receiver_connected_meanwhile_reads_stays_with_its_own_signal() -> None:
+    # Every signal without receivers shares one state: working out what its
+    # receivers read while one connects must not give the others that answer.
+    busy, other = Signal(), Signal()
+
+    def reads_token(sender: Any, token: Any, **unread: Any) -> None:
+        pass
+
+    snapshot = busy._snapshot
+
+    def connecting_meanwhile() -> Any:
+        busy.connect(reads_token, weak=False)
+        return snapshot()
+
+    with mock.patch.object(busy, "_snapshot", connecting_meanwhile):
+        busy._names_read()
+    busy.connect(reads_token, weak=False)
+
+    assert other._names_read() == frozenset()
+    assert busy._names_read() == {"sender", "token"}

@@ -802,7 +802,11 @@ def decorate(function: Any, hook: Hook, kind: str, target: str) -> tuple[Any, Ca
         function.__dict__[_SWITCH] = switch
 
         def restore() -> None:
-            function.__dict__.pop(_SWITCH).detach(final=idle)
+            # Under the lock: refresh() may be swapping the switch meanwhile.
+            with _lock:
+                switch = function.__dict__.pop(_SWITCH, None)
+            if switch is not None:
+                switch.detach(final=idle)
 
         return function, restore
     holder = _Holder()

@@ -10,7 +10,6 @@ framework views get ``eventweave.contrib.drf.DRFAdapter``, others Nefertari's.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 from collections.abc import Callable, Mapping
@@ -176,10 +175,17 @@ def adapter_for(cls: type) -> ViewAdapter:
     return DEFAULT_ADAPTER
 
 
-@functools.cache
+# One instance per framework, whichever thread asks first: views instrumented
+# with and without adapter= then compare as one weaving.
+_framework_adapters: dict[str, ViewAdapter] = {}
+
+
 def _framework_adapter(path: str) -> ViewAdapter:
-    module_name, _, name = path.partition(":")
-    adapter: ViewAdapter = getattr(importlib.import_module(module_name), name)()
+    adapter = _framework_adapters.get(path)
+    if adapter is None:
+        module_name, _, name = path.partition(":")
+        built: ViewAdapter = getattr(importlib.import_module(module_name), name)()
+        adapter = _framework_adapters.setdefault(path, built)  # atomic: the first one stays
     return adapter
 
 

@@ -305,9 +305,6 @@ def _usual_path(path: str) -> str:
 def _path_segments(path: str) -> list[str]:
     if ";" in path:  # matrix parameters (";number=10") qualify a segment, not part of it
         return [s.partition(";")[0] for s in path.split("/") if s]
-    if path[:1] == "/" and path[-1:] != "/" and "//" not in path:
-        # the usual spelling: no empty segment to drop (cheaper than filtering)
-        return path[1:].split("/")
     return [s for s in path.split("/") if s]
 
 

@@ -118,9 +118,10 @@ class Secrets:
         self.add(segment)
         self.add(unquote(segment))
 
-    def hide_segments(self, url: str) -> str:
-        """``url`` (already masked by structure) with its secret path segments masked."""
-        return hide_segments(url, self._segments) if self._segments else url
+    def hide_in_url(self, url: str) -> str:
+        """``url``, already masked by structure, with its secret path segments masked
+        and every secret value of the request scrubbed (a token may sit in a path)."""
+        return self.scrub(hide_segments(url, self._segments))
 
     def add(self, value: object) -> None:
         """Remember ``value`` (a str, bytes or number) as a secret."""
@@ -186,6 +187,8 @@ class Secrets:
 
 def hide_segments(text: str, segments: tuple[str, ...]) -> str:
     """``text`` (a path or URL) with each whole path segment in ``segments`` masked."""
+    if not segments:
+        return text
     spelled = "|".join(re.escape(segment) for segment in segments)
     return re.sub(f"(?<=/)(?:{spelled})(?=[/;?#]|\\Z)", lambda _: MASK, text)
 
@@ -740,9 +743,8 @@ def mask_request(request: Any, secrets: Secrets | None = None) -> Any:
     clone = requests.PreparedRequest()
     clone.method = request.method
     if isinstance(request.url, str):
-        # By structure, and the segments known secret: scrubbing could only garble it.
         url = mask_url(request.url)
-        clone.url = secrets.hide_segments(url) if secrets is not None else url
+        clone.url = secrets.hide_in_url(url) if secrets is not None else url
     clone.headers = _scrubbed_headers(request.headers, secrets)
     clone._cookies = RequestsCookieJar()  # type: ignore[attr-defined]  # cookies are credentials
     clone.body = mask_text(request.body) if isinstance(request.body, (str, bytes)) else None
@@ -835,7 +837,7 @@ def _masked_attribute(
         raise AttributeError(name)
     value = getattr(response, name, None)
     if name == "url":
-        return secrets().hide_segments(mask_url(value)) if isinstance(value, str) else value
+        return secrets().hide_in_url(mask_url(value)) if isinstance(value, str) else value
     if name == "headers":
         return _scrubbed_headers(value, secrets())
     if name == "history":

@@ -356,6 +356,44 @@ def test_a_secret_template_value_is_masked_in_the_views_of_an_error_answer(
     assert view.url == f"{stub.api}/session/{MASK}"
 
 
+@pytest.mark.parametrize("token", ["tk 9f2e", "t\u00f6k9f2e", "tk|9f2e"])
+def test_a_secret_segment_requests_requotes_stays_masked_in_the_views(
+    stub: StubServer, token: str
+) -> None:
+    got: list[Any] = []
+
+    def post(sender: Any, response: Any, **named: Any) -> None:
+        got.append(response)
+
+    instrument_http(stub.api, routes=[Route("GET", "/session/{token}", "get", "getSession")])
+    with signals.vidispine_post_get.connected_to(post):
+        requests.get(f"{stub.api}/session/{token}", timeout=5)
+
+    [view] = got
+    assert view.url == view.request.url == f"{stub.api}/session/{MASK}"
+
+
+def test_a_credential_that_also_sits_in_the_path_is_scrubbed_from_the_views(
+    stub: StubServer,
+) -> None:
+    got: list[Any] = []
+
+    def post(sender: Any, response: Any, **named: Any) -> None:
+        got.append(response)
+
+    instrument_http(stub.api)
+    with signals.vidispine_post_get.connected_to(post):
+        requests.get(
+            f"{stub.api}/item/VX-1/s3cretPW",
+            headers={"Authorization": "Bearer s3cretPW"},
+            timeout=5,
+        )
+
+    [view] = got
+    assert "s3cretPW" not in view.url and "s3cretPW" not in view.request.url
+    assert view.url.endswith(f"/item/VX-1/{MASK}")
+
+
 @contextlib.contextmanager
 def connected_during_the_request(pre: Any, post: Any, receiver: Any) -> Iterator[None]:
     """``receiver`` connected to ``post`` by a receiver of ``pre``, which reads only
