@@ -294,12 +294,17 @@ class Relay:
         incoming, outgoing, pid = self._incoming, self._outgoing, self._pid
         room = BATCH - len(outgoing)
         while incoming and room > 0:
-            item = incoming.popleft()
+            # Taken off ``incoming`` only once it is in ``outgoing``: an event
+            # is always in one of them until published, or flush() could
+            # return while it is being encoded.
+            item = incoming[0]
             room -= 1
             try:
                 outgoing.append(encode(item, pid))
             except Exception as exc:
                 self._count_error(exc)
+            if incoming and incoming[0] is item:  # close() may have emptied it meanwhile
+                incoming.popleft()
 
     def _publish_batch(self) -> str | None:
         """Write the first ``BATCH`` outgoing entries; None on success, else the failure."""
@@ -316,14 +321,16 @@ class Relay:
         except Exception as exc:  # connection refused or lost, timeout, OOM, WRONGTYPE...
             self._count_error(exc)
             return f"{type(exc).__name__}: {exc}"
+        # Counted before they leave the buffer: flush() returns once it is
+        # empty, and the count must already show them then.
+        with self._lock:
+            self._published += len(batch)
         popleft = self._outgoing.popleft
         try:
             for _ in batch:
                 popleft()
         except IndexError:  # close() gave up on us meanwhile and emptied the buffer
             pass
-        with self._lock:
-            self._published += len(batch)
         self._notify_drained()
         return None
 

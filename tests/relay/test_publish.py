@@ -223,6 +223,26 @@ def test_stats_count_what_was_published(redis_url: str) -> None:
     relay.close()
 
 
+def test_flush_waits_for_an_event_being_encoded(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    encode = publish.encode
+
+    def slow(item: Any, pid: int) -> dict[str, str]:
+        time.sleep(0.2)  # the publisher holds the event here, between the buffers
+        return encode(item, pid)
+
+    monkeypatch.setattr(publish, "encode", slow)
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        order_paid.send(Shop, n=1)
+        time.sleep(0.05)  # the publisher has taken it up
+        assert relay.flush(timeout=10)
+        assert relay.stats()["published"] == 1
+
+
 # -- when Redis is not there ----------------------------------------------------
 
 
