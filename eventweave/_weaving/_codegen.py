@@ -59,6 +59,7 @@ __all__ = [
     "compose",
     "forms_for",
     "kind_of",
+    "names_of",
     "passthrough",
     "shape_of",
 ]
@@ -77,8 +78,6 @@ class Shape:
     kwonly: tuple[str, ...]
     varargs: str | None
     varkw: str | None
-    defaults: tuple[Any, ...]
-    kwdefaults: dict[str, Any]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,35 +85,78 @@ class Shape:
         return self.positional + self.kwonly + extra
 
 
+_PARAMETER_FLAGS = _CO_VARARGS | _CO_VARKEYWORDS
+
+
+def names_of(function: types.FunctionType) -> tuple[str, ...]:
+    """The parameter names of ``function`` in the order ``shape_of(function).names`` lists them.
+
+    Read straight from the code object: positional, keyword-only, then
+    ``*args`` and ``**kwargs``, which is also how ``co_varnames`` begins.
+    """
+    code = code_of(function)
+    flags = code.co_flags
+    count = (
+        code.co_argcount
+        + code.co_kwonlyargcount
+        + bool(flags & _CO_VARARGS)
+        + bool(flags & _CO_VARKEYWORDS)
+    )
+    return code.co_varnames[:count]
+
+
 def shape_of(function: types.FunctionType) -> Shape:
     """Read the parameters of ``function`` exactly as the interpreter binds them.
 
     The code object, not ``inspect.signature``: a ``__signature__`` or a
     ``__wrapped__`` chain describes what a decorator *claims*, but the
-    generated code must accept what the function object *takes*.
+    generated code must accept what the function object *takes*. Functions
+    with the same parameter list share one ``Shape``.
     """
     code = code_of(function)
-    names = code.co_varnames
-    nargs, nkw = code.co_argcount, code.co_kwonlyargcount
+    return _shape(
+        names_of(function),
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_flags & _PARAMETER_FLAGS,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape(names: tuple[str, ...], nargs: int, posonly: int, nkw: int, flags: int) -> Shape:
     index = nargs + nkw
     varargs = varkw = None
-    if code.co_flags & _CO_VARARGS:
+    if flags & _CO_VARARGS:
         varargs, index = names[index], index + 1
-    if code.co_flags & _CO_VARKEYWORDS:
+    if flags & _CO_VARKEYWORDS:
         varkw = names[index]
     return Shape(
-        positional=tuple(names[:nargs]),
-        posonly=code.co_posonlyargcount,
-        kwonly=tuple(names[nargs : nargs + nkw]),
+        positional=names[:nargs],
+        posonly=posonly,
+        kwonly=names[nargs : nargs + nkw],
         varargs=varargs,
         varkw=varkw,
-        defaults=tuple(function.__defaults__ or ()),
-        kwdefaults=dict(function.__kwdefaults__ or {}),
     )
+
+
+_KIND_FLAGS = (
+    (inspect.CO_COROUTINE, "async"),
+    (inspect.CO_ASYNC_GENERATOR, "asyncgen"),
+    (inspect.CO_GENERATOR, "gen"),
+)
 
 
 def kind_of(function: Any) -> str:
     """``"sync"``, ``"async"`` (coroutine function), ``"gen"`` or ``"asyncgen"``."""
+    if type(function) is types.FunctionType and "_is_coroutine_marker" not in function.__dict__:
+        # What the inspect predicates below conclude for a plain function,
+        # read from its code's flags at once.
+        flags = function.__code__.co_flags
+        for flag, kind in _KIND_FLAGS:
+            if flags & flag:
+                return kind
+        return "sync"
     if inspect.iscoroutinefunction(function):
         return "async"
     if inspect.isasyncgenfunction(function):
@@ -279,7 +321,7 @@ def _parts_of(
     has_self: bool,
     bind: bool,
 ) -> _Parts:
-    shape = Shape(positional, posonly, kwonly, varargs, varkw, (), {})
+    shape = Shape(positional, posonly, kwonly, varargs, varkw)
     params: list[str] = []
     for index, name in enumerate(shape.positional):
         params.append(name)

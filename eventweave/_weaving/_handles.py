@@ -607,15 +607,13 @@ def decorated(function: Any) -> bool:
     if "__wrapped__" not in namespace and "__signature__" not in namespace:
         return False
     signature = signature_of(function)
-    return (
-        signature is not None and tuple(signature.parameters) != _codegen.shape_of(function).names
-    )
+    return signature is not None and tuple(signature.parameters) != _codegen.names_of(function)
 
 
 def parameters_of(kind: str, function: Any) -> tuple[str, ...]:
     """The parameter names of a site's function after ``self``/``cls``, in order."""
     if type(function) is types.FunctionType and not decorated(function):
-        names = _codegen.shape_of(function).names
+        names = _codegen.names_of(function)
     else:
         signature = signature_of(function)
         if signature is None:

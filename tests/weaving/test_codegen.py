@@ -17,7 +17,15 @@ import wrapt
 
 from eventweave import Emit, Signal, silent, weave
 from eventweave._weaving import Advice, Hook, Site
-from eventweave._weaving._codegen import DISABLE_ENV, INPLACE_ENV, can_generate, compose, shape_of
+from eventweave._weaving._codegen import (
+    DISABLE_ENV,
+    INPLACE_ENV,
+    can_generate,
+    compose,
+    kind_of,
+    names_of,
+    shape_of,
+)
 from eventweave.testing import capture
 
 
@@ -364,7 +372,85 @@ def test_shape_of_reads_the_code_not_a_claimed_signature() -> None:
     shape = shape_of(real)  # type: ignore[arg-type]
     assert shape.positional == ("a", "b")
     assert shape.kwonly == ("c",)
-    assert shape.defaults == (2,)
+
+
+def _parameter_lists() -> list[Any]:
+    def plain(a, b):  # type: ignore[no-untyped-def]
+        pass
+
+    def everything(a, b=1, /, c=2, *rest, d, e=3, **more):  # type: ignore[no-untyped-def]
+        local = 1
+        return local
+
+    def keywords(*, k, **more):  # type: ignore[no-untyped-def]
+        pass
+
+    def none():  # type: ignore[no-untyped-def]
+        x = 1
+        return x
+
+    def closure():  # type: ignore[no-untyped-def]
+        y = 2
+
+        def inner(z, *args):  # type: ignore[no-untyped-def]
+            w = y
+            return w, z
+
+        return inner
+
+    return [plain, everything, keywords, none, closure()]
+
+
+@pytest.mark.parametrize("function", _parameter_lists(), ids=lambda f: f.__name__)
+def test_names_of_and_shape_of_list_the_parameters_named_then_starred(function: Any) -> None:
+    signature = inspect.signature(function)
+    starred = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    named = [p.name for p in signature.parameters.values() if p.kind not in starred]
+    stars = [p.name for p in signature.parameters.values() if p.kind in starred]
+    expected = (*named, *stars)  # as co_varnames begins
+    shape = shape_of(function)
+    assert names_of(function) == expected
+    assert shape.names == expected
+    kinds = [p.kind for p in signature.parameters.values()]
+    assert shape.posonly == kinds.count(inspect.Parameter.POSITIONAL_ONLY)
+    assert len(shape.kwonly) == kinds.count(inspect.Parameter.KEYWORD_ONLY)
+
+
+def test_functions_of_one_parameter_list_share_their_shape() -> None:
+    def first(a, *, b):  # type: ignore[no-untyped-def]
+        pass
+
+    def second(a, *, b=1):  # type: ignore[no-untyped-def]
+        c = a
+        return c
+
+    assert shape_of(first) is shape_of(second)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(): pass",
+        "def f(): yield 1",
+        "async def f(): pass",
+        "async def f(): yield 1",
+        "async def f(): await g()",
+    ],
+)
+def test_kind_of_agrees_with_inspect(source: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    function = namespace["f"]
+    expected = (
+        "async"
+        if inspect.iscoroutinefunction(function)
+        else "asyncgen"
+        if inspect.isasyncgenfunction(function)
+        else "gen"
+        if inspect.isgeneratorfunction(function)
+        else "sync"
+    )
+    assert kind_of(function) == expected
 
 
 def test_compose_runs_every_phase_in_weave_order() -> None:
