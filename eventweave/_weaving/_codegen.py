@@ -610,19 +610,44 @@ def build(
     """Compile ``body`` as the code of ``function``'s shape, with ``constants`` compiled in."""
     params = _parts(shape, False, False).params
     template = _template(params, freevars, kind, tuple(body), frozenset(constants))
+    return _instantiate(function, template, _filled(template, constants), target, role)
+
+
+def _filled(template: _Template, constants: dict[str, Any]) -> tuple[Any, ...]:
+    """``template``'s constants with each placeholder swapped for its object."""
     consts = list(template.code.co_consts)
     for name, index in zip(template.names, template.slots, strict=True):
         consts[index] = constants[name]
+    return tuple(consts)
+
+
+def _instantiate(
+    function: types.FunctionType,
+    template: _Template,
+    consts: tuple[Any, ...],
+    target: str,
+    role: str,
+) -> Form:
+    """``template``'s code with ``consts``, named after ``function`` and filed under ``target``."""
     filename = _filename(target, role, template.source)
     own = code_of(function)
-    changes: dict[str, Any] = {
-        "co_consts": tuple(consts),
-        "co_name": own.co_name,
-        "co_filename": filename,
-    }
     if sys.version_info >= (3, 11):
-        changes["co_qualname"] = own.co_qualname
-    return Form(template.code.replace(**changes), filename, template)
+        code = template.code.replace(
+            co_consts=consts,
+            co_name=own.co_name,
+            co_qualname=own.co_qualname,
+            co_filename=filename,
+        )
+    else:
+        code = template.code.replace(co_consts=consts, co_name=own.co_name, co_filename=filename)
+    return Form(code, filename, template)
+
+
+# (shape, free variables, kind) -> a pass-through's template, its constants
+# with everything but the original filled in, and where the original goes.
+# Weaving makes one pass-through per target (a wrapper's idle form, or the
+# form awaiting a listened target's first call): they differ only there.
+_passthroughs: dict[tuple[Shape, tuple[str, ...], str], tuple[_Template, tuple[Any, ...], int]] = {}
 
 
 def passthrough(
@@ -640,16 +665,22 @@ def passthrough(
     A wrapper's idle form; and, in the listening role, what a switch installs
     until its listening form is first needed (``original`` then builds it).
     """
-    parts = _parts(shape, False, False)
-    return build(
-        function,
-        target=target,
-        role=role,
-        shape=shape,
-        freevars=freevars,
-        kind=kind,
-        body=_returning(parts.call, kind),
-        constants={"_ew_original": original, **BUILTINS, "_ew_GeneratorExit": GeneratorExit},
+    key = (shape, freevars, kind)
+    prepared = _passthroughs.get(key)
+    if prepared is None:
+        parts = _parts(shape, False, False)
+        constants = {"_ew_original": None, **BUILTINS, "_ew_GeneratorExit": GeneratorExit}
+        body = tuple(_returning(parts.call, kind))
+        template = _template(parts.params, freevars, kind, body, frozenset(constants))
+        at = template.slots[template.names.index("_ew_original")]
+        prepared = (template, _filled(template, constants), at)
+        with _compile_lock:
+            _passthroughs[key] = prepared
+            while len(_passthroughs) > _TEMPLATES_KEPT:
+                del _passthroughs[next(iter(_passthroughs))]
+    template, consts, at = prepared
+    return _instantiate(
+        function, template, (*consts[:at], original, *consts[at + 1 :]), target, role
     )
 
 

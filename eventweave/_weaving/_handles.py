@@ -241,6 +241,25 @@ class _Holder:
 class _Slot:
     """One woven attribute and the layers on it."""
 
+    __slots__ = (
+        "attribute",
+        "bind",
+        "defined",
+        "function",
+        "heir_keys",
+        "holder",
+        "idle",
+        "idle_form",
+        "installed",
+        "key",
+        "layers",
+        "mode",
+        "owner",
+        "pristine",
+        "site",
+        "switch",
+    )
+
     def __init__(self, owner: Any, attribute: str, found: Resolved, target: str) -> None:
         self.owner = owner
         self.attribute = attribute

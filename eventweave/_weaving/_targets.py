@@ -12,8 +12,7 @@ import difflib
 import inspect
 import sys
 import types
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._importhook import initializing
 
@@ -117,8 +116,7 @@ def walk(target: str, module: types.ModuleType, path: list[str]) -> tuple[Any, s
     return owner, path[-1]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Where a target lives.
 
     :ivar owner: the object whose attribute is replaced (module, class or instance).

@@ -24,6 +24,7 @@ from eventweave._weaving._codegen import (
     compose,
     kind_of,
     names_of,
+    passthrough,
     shape_of,
 )
 from eventweave.testing import capture
@@ -547,3 +548,38 @@ def test_unweaving_stops_watching_the_gate() -> None:
     watched = Watchable()
     weave((Invoice, "settle"), Recorder(gate=(watched,))).unweave()
     assert watched.callbacks == []
+
+
+def test_pass_throughs_of_one_shape_each_call_their_own_original() -> None:
+    def first(x, *, y=1):  # type: ignore[no-untyped-def]
+        return ("first", x, y)
+
+    def second(x, *, y=2):  # type: ignore[no-untyped-def]
+        return ("second", x, y)
+
+    def gen(x, *, y=3):  # type: ignore[no-untyped-def]
+        yield x
+        return y
+
+    forms = [
+        passthrough(f, f, target=f"t:{f.__name__}", shape=shape_of(f), kind=kind_of(f))
+        for f in (first, second, first, gen)
+    ]
+    assert forms[0].code is not forms[2].code  # one code object per pass-through
+    made = [
+        types.FunctionType(form.code, {}, f.__name__, f.__defaults__)
+        for form, f in zip(forms, (first, second, first, gen), strict=True)
+    ]
+    for function in made[:3]:
+        function.__kwdefaults__ = {"y": 9}
+    assert made[0](1) == ("first", 1, 9)
+    assert made[1](2, y=5) == ("second", 2, 5)
+    assert made[2](3) == ("first", 3, 9)
+    made[3].__kwdefaults__ = {"y": 7}
+    generator = made[3](4)
+    assert next(generator) == 4
+    with pytest.raises(StopIteration) as stop:
+        next(generator)
+    assert stop.value.value == 7
+    assert [form.code.co_name for form in forms] == ["first", "second", "first", "gen"]
+    assert forms[1].code.co_filename == "<eventweave wrapper t:second>"
