@@ -648,6 +648,17 @@ class Emit(Advice):
         """Every signal this advice may send."""
         return tuple(s for s in (self.pre, self.post, self.error) if s is not None)
 
+    def _gate(self) -> tuple[Any, ...] | None:
+        """The gate of :meth:`signals`; kept once it is made of eventweave's own signals only
+        (a foreign signal's gate is decided again each time)."""
+        gate: tuple[Any, ...] | None = self.__dict__.get("_own_gate")
+        if gate is None:
+            signals = self.signals()
+            gate = _gate_of(signals)
+            if all(type(s) is Signal for s in signals):
+                self.__dict__["_own_gate"] = gate
+        return gate
+
     def bind(self, site: Site) -> Hook:
         return _EmitHook(self, site)
 
@@ -725,13 +736,12 @@ class _EmitHook(Hook):
 
     @property
     def gate(self) -> tuple[Any, ...] | None:
-        signals = self.advice.signals()
         instead = _get_marker(self.function, _INSTEAD)
         if instead:
             other = self.advice.signals_for(instead)
             if other is not None:
-                signals = tuple(s for s in other if s is not None)
-        return _gate_of(signals)
+                return _gate_of(tuple(s for s in other if s is not None))
+        return self.advice._gate()
 
     def close(self) -> None:
         if self.release is not None:

@@ -805,18 +805,14 @@ _idle_code: dict[int, tuple[_IdleRef, types.CodeType]] = {}
 
 
 class _IdleRef(weakref.ref):  # type: ignore[type-arg]
-    """A weak reference to a switched function that drops its ``_idle_code`` entry with it."""
+    """A weak reference to a switched function that drops its ``_idle_code`` entry with it.
+
+    Made as ``_IdleRef(function, _forget_idle)``, then given its ``key``:
+    weakref's own constructor, run without a Python-level ``__new__``.
+    """
 
     __slots__ = ("key",)
     key: int
-
-    def __new__(cls, function: Any, key: int) -> _IdleRef:
-        ref = super().__new__(cls, function, _forget_idle)
-        ref.key = key
-        return ref
-
-    def __init__(self, function: Any, key: int) -> None:  # weakref.ref's would take the key
-        pass
 
 
 def _forget_idle(ref: _IdleRef) -> None:
@@ -850,12 +846,35 @@ def code_of(function: types.FunctionType) -> types.CodeType:
 _switch_lock = threading.RLock()
 
 
+def _all_signals(gate: tuple[Any, ...]) -> bool:
+    # Loops rather than all()/any() over a generator: these run for every
+    # weaving and every change of a switch, and a generator costs more than
+    # the test itself.
+    for obj in gate:  # noqa: SIM110
+        if type(obj) is not Signal:
+            return False
+    return True
+
+
+def _watchable(gate: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    return tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
+
+
 def polled(gate: tuple[Any, ...] | None) -> tuple[Any, ...]:
     """The gate objects a listening form tests on every call: all of them, if any cannot
     announce when it gains or loses receivers; else none (its switch follows them)."""
-    if gate and any(type(o) is not Signal and not callable(getattr(o, WATCH, None)) for o in gate):
+    if not gate or _all_signals(gate):
+        return ()
+    if any(type(o) is not Signal and not callable(getattr(o, WATCH, None)) for o in gate):
         return gate
     return ()
+
+
+def _anyone_listening(watched: tuple[Any, ...]) -> bool:
+    for obj in watched:  # noqa: SIM110
+        if obj._entries if type(obj) is Signal else listening(obj):
+            return True
+    return False
 
 
 class Recipe(NamedTuple):
@@ -912,11 +931,7 @@ class Switch:
         self.idle = idle
         self.recipe = recipe
         self.form: Form | None = None
-        self.watched = (
-            gate
-            if gate and all(type(o) is Signal for o in gate)
-            else tuple(o for o in gate or () if callable(getattr(o, WATCH, None)))
-        )
+        self.watched = gate if gate and _all_signals(gate) else _watchable(gate)
         # Always in the listening form: the hooks must always run, or the form
         # polls objects that cannot tell when they change (then it polls every
         # gate object: one that can tell is no use to a form always installed).
@@ -984,7 +999,9 @@ class Switch:
         key = id(self.function)
         known = _idle_code.get(key)
         if known is None or known[0]() is not self.function:
-            _idle_code[key] = (_IdleRef(self.function, key), self.idle)
+            idle_ref = _IdleRef(self.function, _forget_idle)
+            idle_ref.key = key
+            _idle_code[key] = (idle_ref, self.idle)
         if self.always:
             self.update()
             return
@@ -1014,7 +1031,7 @@ class Switch:
         with _switch_lock:
             if not self.active:
                 return
-            if self.always or any(listening(obj) for obj in self.watched):
+            if self.always or _anyone_listening(self.watched):
                 code = self._ready().code
             else:
                 code = self.idle
