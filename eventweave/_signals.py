@@ -593,6 +593,13 @@ class Signal:
         with self.lock:
             self._watchers.pop(token, None)
 
+    def _watch_as(self, token: int, callback: Callable[[], None]) -> None:
+        """:meth:`__eventweave_watch__` under a token from :func:`watch_token`, undone by
+        ``_unwatch(token)``: what woven code uses to watch several signals with one token
+        and no unwatch function per signal."""
+        with self.lock:
+            self._watchers[token] = callback
+
     # -- pruning ------------------------------------------------------------
 
     def _remove_receiver(self, receiver: object = None) -> None:
@@ -1131,3 +1138,8 @@ else:
     _block_on = _own_block_on
     _in_thread = _own_in_thread
     _iscoroutinefunction = _own_iscoroutinefunction
+
+
+def watch_token() -> int:
+    """A token for :meth:`Signal._watch_as`, unique among every signal's watchers."""
+    return next(_tokens)

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .._signals import Signal
+from .._signals import Signal, watch_token
 from ._hooks import Hook
 
 __all__ = [
@@ -905,6 +905,7 @@ class Switch:
         "__weakref__",
         "_finalizer",
         "_pending",
+        "_token",
         "_unwatch",
         "active",
         "always",
@@ -914,6 +915,7 @@ class Switch:
         "owned",
         "polled",
         "recipe",
+        "signals_only",
         "watched",
     )
 
@@ -931,7 +933,10 @@ class Switch:
         self.idle = idle
         self.recipe = recipe
         self.form: Form | None = None
-        self.watched = gate if gate and _all_signals(gate) else _watchable(gate)
+        self.signals_only = gate is not None and bool(gate) and _all_signals(gate)
+        self.watched: tuple[Any, ...] = (
+            gate if gate is not None and self.signals_only else _watchable(gate)
+        )
         # Always in the listening form: the hooks must always run, or the form
         # polls objects that cannot tell when they change (then it polls every
         # gate object: one that can tell is no use to a form always installed).
@@ -940,6 +945,7 @@ class Switch:
         self.active = False
         self._pending: Form | None = None  # the pass-through awaiting the first call
         self._unwatch: tuple[Callable[[], object], ...] = ()
+        self._token: int | None = None  # watching eventweave signals only, under this token
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def _ready(self) -> Form:
@@ -1017,6 +1023,12 @@ class Switch:
 
             self._unwatch = tuple(getattr(obj, WATCH)(update) for obj in self.watched)
             self._finalizer = weakref.finalize(self, _unwatch_all, self._unwatch)
+        elif self.signals_only:
+            # eventweave's own signals: one token watches them all, and
+            # nothing is made per signal to stop watching.
+            token = self._token = watch_token()
+            for signal in self.watched:
+                signal._watch_as(token, self)
         else:
             self._unwatch = tuple(getattr(obj, WATCH)(self) for obj in self.watched)
         self.update()
@@ -1047,6 +1059,10 @@ class Switch:
         """
         _unwatch_all(self._unwatch)
         self._unwatch = ()
+        token, self._token = self._token, None
+        if token is not None:
+            for signal in self.watched:
+                signal._unwatch(token)
         if self._finalizer is not None:
             self._finalizer.detach()
         with _switch_lock:

@@ -184,6 +184,72 @@ def test_a_wrapper_captured_before_a_new_layer_runs_every_current_layer(
     assert [event.signal for event in events] == [post]
 
 
+def test_either_signal_gaining_a_receiver_switches_and_unweaving_stops_all_watching(
+    path: str, billing: types.ModuleType, signals: tuple[Signal, ...]
+) -> None:
+    pre, post, error = signals
+    invoice = billing.Invoice()
+    original = vars(billing.Invoice)["total"]
+    own_code = original.__code__
+    weave((billing.Invoice, "total"), Emit(pre, post, error))
+    woven = vars(billing.Invoice)["total"]
+    idle = code_of(woven)
+    for signal in (post, pre, error):
+        with capture(signal) as events:
+            assert woven.__code__ is not idle
+            assert invoice.total(2) == 4
+        assert len(events) == (0 if signal is error else 1)
+        assert woven.__code__ is idle  # nobody listens again
+    unweave_all()
+    assert not pre._watchers and not post._watchers and not error._watchers
+    assert vars(billing.Invoice)["total"] is original
+    assert original.__code__ is own_code
+
+
+def test_weaving_while_someone_listens_emits_from_the_first_call(
+    path: str, signals: tuple[Signal, ...]
+) -> None:
+    module = module_of(
+        "def plain(a, /, b=2, *rest, c, d=4, **more):\n"
+        "    return (a, b, rest, c, d, more)\n"
+        "def gen(n):\n"
+        "    yield n\n"
+        "    return n + 1\n"
+        "async def coro(n):\n"
+        "    return n * 3\n"
+        "async def agen(n):\n"
+        "    yield n\n",
+        "inplace_first_call",
+    )
+    pre, post, _ = signals
+    with capture(pre, post) as events:
+        for name in ("plain", "gen", "coro", "agen"):
+            weave((module, name), Emit(pre, post))
+        assert module.plain(1, c=3, e=5) == (1, 2, (), 3, 4, {"e": 5})
+        assert list(module.gen(7)) == [7]
+        assert asyncio.run(module.coro(2)) == 6
+
+        async def drain() -> list[int]:
+            return [x async for x in module.agen(9)]
+
+        assert asyncio.run(drain()) == [9]
+        assert module.plain(6, 7, 8, c=9) == (6, 7, (8,), 9, 4, {})
+    sent = [(e.signal is pre, e.kwargs.get("result")) for e in events]
+    assert sent == [
+        (True, None),
+        (False, (1, 2, (), 3, 4, {"e": 5})),
+        (True, None),
+        (False, 8),
+        (True, None),
+        (False, 6),
+        (True, None),
+        (False, None),
+        (True, None),
+        (False, (6, 7, (8,), 9, 4, {})),
+    ]
+    sys.modules.pop("inplace_first_call", None)
+
+
 def test_recursion_emits_once_per_level(path: str, signals: tuple[Signal, ...]) -> None:
     module = module_of(
         "def factorial(n):\n    return 1 if n <= 1 else n * factorial(n - 1)\n", "inplace_rec"
