@@ -649,14 +649,25 @@ class Emit(Advice):
         return tuple(s for s in (self.pre, self.post, self.error) if s is not None)
 
     def _gate(self) -> tuple[Any, ...] | None:
-        """The gate of :meth:`signals`; kept once it is made of eventweave's own signals only
-        (a foreign signal's gate is decided again each time)."""
-        gate: tuple[Any, ...] | None = self.__dict__.get("_own_gate")
-        if gate is None:
-            signals = self.signals()
-            gate = _gate_of(signals)
-            if all(type(s) is Signal for s in signals):
-                self.__dict__["_own_gate"] = gate
+        """The gate of :meth:`signals`.
+
+        Kept while ``pre``/``post``/``error`` stay the same objects (an advice
+        may set them late: a plan's, when bound) and are eventweave's own
+        signals; a foreign signal's gate, or that of a subclass's own
+        :meth:`signals`, is decided again each time.
+        """
+        kept = self.__dict__.get("_own_gate")
+        if (
+            kept is not None
+            and kept[0] is self.pre
+            and kept[1] is self.post
+            and kept[2] is self.error
+        ):
+            return kept[3]  # type: ignore[no-any-return]
+        signals = self.signals()
+        gate = _gate_of(signals)
+        if type(self).signals is Emit.signals and all(type(s) is Signal for s in signals):
+            self.__dict__["_own_gate"] = (self.pre, self.post, self.error, gate)
         return gate
 
     def bind(self, site: Site) -> Hook:

@@ -35,7 +35,7 @@ from eventweave import (
     weave,
 )
 from eventweave._advice import RESERVED_NAMES, is_muted, is_silent, triggered_action
-from eventweave._weaving import slots
+from eventweave._weaving import Site, slots
 from eventweave.testing import CapturedEvent, capture
 from tests.fixtures import PACKAGE, forget
 
@@ -1561,3 +1561,24 @@ def test_a_generic_listening_form_holds_the_built_closures_not_methods_that_forw
     if os.environ.get("EVENTWEAVE_DISABLE_INPLACE"):
         return  # the wrapper's code is not the function's own
     assert forwarding == []
+
+
+def test_the_gate_follows_signals_an_advice_sets_after_it_was_made() -> None:
+    class Late(Emit):
+        """Sets its signals when bound, as a plan's advice does."""
+
+        def __init__(self, pre: Signal) -> None:
+            super().__init__()
+            self.late = pre
+
+        def bind(self, site: Any) -> Any:
+            self.pre = self.late
+            return super().bind(site)
+
+    pre = Signal()
+    advice = Late(pre)
+    assert advice._gate() == ()  # nothing to send yet
+    site = Site("t", None, "f", "function", lambda: None, (), False)
+    assert advice.bind(site).gate == (pre,)
+    foreign = Emit(types.SimpleNamespace(receivers=[], send=lambda *a, **k: []))
+    assert foreign._gate() == foreign.signals()
