@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import random
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -54,6 +58,29 @@ def test_keys_seen_before_let_no_secret_or_container_through_uncopied() -> None:
         "user": "<Request POST /login/>",
         "data": 1,
     }
+
+
+def test_a_woven_call_s_args_and_kwargs_are_captured_as_they_were() -> None:
+    snapshot({"args": (), "kwargs": {}, "nested": (), "amount": 0})  # the keys are now known
+    for _ in range(2):
+        kwargs: dict[str, Any] = {}
+        items = [1]
+        named = {"args": (2, "EUR"), "kwargs": kwargs, "nested": (1, items), "amount": 2}
+        copied = snapshot(named)
+        kwargs["late"] = True
+        items.append(2)
+        assert json.loads(json.dumps(copied)) == {
+            "args": [2, "EUR"],
+            "kwargs": {},
+            "nested": [1, [1]],
+            "amount": 2,
+        }
+        assert copied is not named
+        # a tuple of plain values cannot change: kept as it is, not copied
+        assert copied["args"] is named["args"]
+    secret = snapshot({"args": ("ann",), "kwargs": {"password": "hunter2"}})
+    masked = {"args": ["ann"], "kwargs": {"password": eventweave.MASK}}
+    assert json.loads(json.dumps(secret)) == masked
 
 
 def test_secret_names_are_masked_at_any_depth() -> None:
@@ -113,6 +140,41 @@ def test_an_entry_has_every_field_and_a_json_payload() -> None:
 def test_every_entry_gets_its_own_id() -> None:
     item = ("m:s", None, 0.0, {})
     assert encode(item, 1)["id"] != encode(item, 1)["id"]
+
+
+def test_ids_are_32_hex_digits_and_never_repeat() -> None:
+    item = ("m:s", None, 0.0, {})
+    ids = [encode(item, 1)["id"] for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch("[0-9a-f]{32}", each) for each in ids)
+
+
+def test_the_time_is_written_as_datetime_writes_it() -> None:
+    def expected(when: float) -> str:
+        return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="microseconds")
+
+    picked = random.Random(7)
+    moments = [1_764_633_600 + picked.uniform(0, 3 * 86_400) for _ in range(20_000)]
+    moments += [picked.uniform(0, 2**31) for _ in range(20_000)]
+    # whole seconds, microseconds that round up into the next second, halves
+    moments += [0.0, 1.0, 59.9999996, 1_764_633_599.9999995, 1_764_633_600.0000005, -1.25]
+    for when in moments:
+        assert encode(("m:s", None, when, {}), 1)["time"] == expected(when)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"amount": 3, "price": 2.5, "ok": True, "none": None},
+        {"title": "Café ☕ \u2028", "quote": 'say "hi"\n', "tab": "\t\x00"},
+        {"nested": {"a": [1, [2, {"b": "c"}]], "e": {}}, "list": []},
+        {"big": 10**30, "small": 1e-300, "inf": math.inf, "nan": math.nan, "neg": -0.0},
+    ],
+)
+def test_the_payload_is_what_json_dumps_writes(payload: dict[str, Any]) -> None:
+    fields = encode(("m:s", None, 0.0, payload), 1)
+    assert fields["payload"] == json.dumps(payload)
 
 
 @pytest.mark.parametrize(
