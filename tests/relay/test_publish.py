@@ -24,6 +24,7 @@ from relay_fixtures import Shop, entries, order_paid, order_refunded, payloads
 import eventweave
 from eventweave import Emit, rest
 from eventweave.relay import Relay
+from eventweave.relay._entry import FIELDS
 from eventweave.relay._server import RedisServer, free_port
 from eventweave.vidispine import signals as vidispine_signals
 
@@ -440,7 +441,64 @@ def test_a_forked_child_publishes_its_own_events_only(redis_url: str, client: An
         check=True,
         timeout=60,
     )
-    assert sorted(payload["who"] for payload in payloads(client)) == ["child", "parent"]
+    written = entries(client)
+    assert sorted(json.loads(entry["payload"])["who"] for entry in written) == ["child", "parent"]
+    # the child draws its own id prefix: its ids can never repeat its parent's
+    assert written[0]["id"][:16] != written[1]["id"][:16]
+
+
+def test_events_after_an_idle_spell_are_published_without_waiting_to_be_polled(
+    redis_url: str, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventweave.relay._publish as publish
+
+    # An idle publisher re-checks its buffer only this often: the events below
+    # reach Redis in time only if the first of them woke it.
+    monkeypatch.setattr(publish, "_IDLE_WAIT", 60.0)
+    with Relay(redis_url) as relay:
+        relay.forward(order_paid)
+        order_paid.send(Shop, n=0)
+        assert relay.flush(timeout=10)
+        time.sleep(0.1)  # the publisher is idle again
+        for n in range(1, 200):
+            order_paid.send(Shop, n=n)
+        deadline = time.monotonic() + 10
+        while client.xlen("eventweave") < 200:
+            assert time.monotonic() < deadline, "the publisher was not woken"
+            time.sleep(0.01)
+    assert [payload["n"] for payload in payloads(client)] == list(range(200))
+
+
+def test_a_stream_without_maxlen_keeps_every_entry(redis_url: str, client: Any) -> None:
+    with Relay(redis_url, maxlen=None) as relay:
+        relay.forward(order_paid)
+        for n in range(1_200):
+            order_paid.send(Shop, n=n)
+        assert relay.flush(timeout=30)
+    assert client.xlen("eventweave") == 1_200
+    assert tuple(entries(client)[0]) == FIELDS
+
+
+def test_a_server_refusing_scripts_gets_the_same_entries_from_a_pipeline(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    admin = redis.Redis(port=own_redis.port)
+    admin.execute_command("ACL", "SETUSER", "default", "-@scripting")
+    with caplog.at_level(logging.WARNING, logger="eventweave"), Relay(own_redis.url) as relay:
+        relay.forward(order_paid)
+        for n in range(700):
+            order_paid.send(Shop, n=n)
+        assert relay.flush(timeout=30)
+        stats = relay.stats()
+    written = entries(admin)
+    admin.close()
+    assert [json.loads(entry["payload"])["n"] for entry in written] == list(range(700))
+    assert all(tuple(entry) == FIELDS for entry in written)
+    assert stats["published"] == 700
+    assert stats["errors"] == 0
+    assert "refuses scripts" in caplog.text
 
 
 def test_a_failure_in_the_emitting_call_is_counted_never_raised(
