@@ -43,6 +43,10 @@ class Ratio:
     # Run, untimed, after every timing: what one timing left behind (events a
     # publisher thread is still writing) is then not paid by the next one.
     settle: Callable[[], object] | None = None
+    # The clock both statements are timed on: the wall clock, or
+    # ``time.thread_time`` for what a call costs its own thread (work another
+    # thread does meanwhile, holding the GIL, is then not counted).
+    timer: Callable[[], float] = time.perf_counter
     rounds: list[float] = field(default_factory=list)
     times: tuple[float, float] = (0.0, 0.0)
 
@@ -76,8 +80,8 @@ def measure(rows: Sequence[Ratio], *, rounds: int = 21, seconds: float = 0.01) -
     """Time every row: ``rounds`` interleaved rounds of about ``seconds`` per statement."""
     timers = []
     for row in rows:
-        measured = timeit.Timer(row.measured, globals=row.namespace)
-        baseline = timeit.Timer(row.baseline, globals=row.namespace)
+        measured = timeit.Timer(row.measured, timer=row.timer, globals=row.namespace)
+        baseline = timeit.Timer(row.baseline, timer=row.timer, globals=row.namespace)
         number = row.number or _number(baseline, seconds)
         timers.append((row, measured, baseline, number))
         row.rounds = []
