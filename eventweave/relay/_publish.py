@@ -2,12 +2,14 @@
 
 The emitting call only copies its arguments (:func:`~._entry.snapshot`) and
 appends them to a deque; a publisher thread turns them into entries and
-writes them with pipelined ``XADD ... MAXLEN ~``. Two deques make the buffer:
+writes them in batches of ``BATCH``, each one call of a server-side script
+running ``XADD ... MAXLEN ~`` per entry (pipelined ``XADD`` commands where
+the server refuses scripts). Two deques make the buffer:
 
 - ``incoming``: snapshots appended by emitting threads, taken by the publisher;
 - ``outgoing``: entries with their ``id`` assigned, touched by the publisher
   only, and removed once Redis has them. An entry keeps its ``id`` across
-  retries, so one written twice (a connection lost after ``EXEC``) is
+  retries, so one written twice (a connection lost after the batch ran) is
   recognisably the same event.
 
 Their total length is the bound ``buffer``. Appending and popping at the ends
@@ -87,7 +89,7 @@ class Relay:
     ``sender``, ``time``, ``host``, ``pid``, ``payload``). The emitting call
     never waits for Redis and never sees an error from it: it copies the
     event's arguments into an in-memory buffer and returns; a background
-    thread publishes the buffer in order, in pipelined batches. While Redis
+    thread publishes the buffer in order, a batch per round trip. While Redis
     is unreachable, events wait in the buffer and the thread reconnects with
     backoff; once the buffer holds ``buffer`` events, the newest event is
     dropped and counted (or, with ``on_full="block"``, the emitting call
