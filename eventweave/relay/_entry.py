@@ -238,38 +238,34 @@ def snapshot(named: dict[str, Any]) -> dict[str, Any]:
     thread, where ``str()`` of a request or a lazy user object is valid and
     sees the state of the call; never raises for any value.
 
-    ``named`` itself is returned when nothing in it needs masking or copying
-    (no secret key, only str, int, float, bool and None values): the caller
-    passes a dict of its own, such as a receiver's ``**named``.
+    ``named`` itself is returned, each value that needs masking or copying
+    replaced in it: the caller passes a dict of its own, such as a
+    receiver's ``**named``. Plain values (str, int, float, bool, None) and
+    tuples of them stay as they are: the caller cannot change them before
+    the publisher encodes them.
     """
-    # The emitting call pays for this. The common event has keys known not to
-    # be secret, and values that are plain or tuples of plain values: nothing
-    # to mask, and nothing the caller could change before the publisher
-    # encodes it. Only the other values are copied.
+    plain = _PLAIN
+    # The emitting call pays for this: the common event has keys known not to
+    # be secret, and only plain values or tuples of them, and is one pass of
+    # type tests over its values.
     if _OPEN_KEYS.issuperset(named):
-        plain = _PLAIN
-        if plain.issuperset(map(type, named.values())):
-            return named
-        shallow = named.copy()
         for key, value in named.items():
             kind = type(value)
             if kind in plain or (kind is tuple and plain.issuperset(map(type, value))):
                 continue
-            shallow[key] = {} if kind is dict and not value else _jsonable(value, 1)
-        return shallow
-    copied: dict[str, Any] = {}
-    secret_keys, plain = _SECRET_KEYS, _PLAIN
+            # Replacing the value of a key already there: safe while iterating.
+            named[key] = {} if kind is dict and not value else _jsonable(value, 1)
+        return named
+    secret_keys = _SECRET_KEYS
     for key, value in named.items():  # keys of **named are always str
         secret = secret_keys.get(key)
         if secret is None:
             secret = _is_secret_key(key)
         if secret:
-            copied[key] = MASK
-        elif type(value) in plain:
-            copied[key] = value
-        else:
-            copied[key] = _jsonable(value, 1)
-    return copied
+            named[key] = MASK
+        elif type(value) not in plain:
+            named[key] = _jsonable(value, 1)
+    return named
 
 
 # -- the publishing side ------------------------------------------------------
