@@ -23,8 +23,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
-from .._advice import MASK, function_markers, is_muted, is_silent, marker_host
+from .._advice import MASK, _muted, function_markers, is_silent, marker_host
 from .._weaving import Advice, Hook, Site, Weaving, weave
+from . import _scope
 from . import signals as _signals
 from ._masking import (
     ResponseView,
@@ -547,6 +548,10 @@ class _HttpAdvice(Advice):
         tables = (own, _DEFAULT_TABLE) if defaults else (own,)
         # Own routes first, then the defaults; in each, an exact template first.
         self.indexes = tuple((_literal(table), _index(table)) for table in tables if table)
+        # What the verb and URL of a request say (see target()), by the two as
+        # given: a portal calls the same few URLs again and again. Those
+        # holding a secret are not kept; emptied when full.
+        self.targets: dict[tuple[str, str], _Target] = {}
 
     def _key(self) -> tuple[Any, ...]:
         return (self.base, tuple(c.route for c in self.own), self.defaults)
@@ -591,6 +596,49 @@ class _HttpAdvice(Advice):
         route, first_id = _fallback(verb, path[1:].split("/") if count else [])
         return route, {}, first_id, None
 
+    def target(self, verb: str | bytes, url: str) -> _Target | None:
+        """What a request of ``verb`` to ``url`` is about, or None if ``url`` is elsewhere."""
+        path = self.base.relative(url)
+        if path is None:
+            return None
+        verb = (verb.decode("ascii", "replace") if isinstance(verb, bytes) else verb).upper()
+        route, path_params, first_id, compiled = self.route_for(verb, path)
+        rule = route.instance
+        if rule is None:
+            instance = first_id
+        elif rule == "result":
+            instance = None
+        elif rule.startswith("body:"):
+            instance = _FROM_BODY
+        else:
+            instance = path_params.get(rule)
+        shown_url = mask_url(url)
+        shown_path = mask_url(path) if ";" in path else path  # matrix: /item/VX-1;token=
+        hidden: tuple[str, ...] = ()
+        if compiled is not None and compiled.secrets:  # /session/{token}
+            hidden = _secret_segments(compiled, path)
+            shown_url = hide_segments(shown_url, hidden)
+            shown_path = hide_segments(shown_path, hidden)
+        secret = bool(hidden) or shown_url != url
+        return _Target(
+            verb, route, path_params, instance, compiled, shown_url, shown_path, hidden, secret
+        )
+
+
+class _Target(NamedTuple):
+    """What the verb and URL of a request say, worked out once per spelling (see
+    :attr:`_HttpHook.targets`): the same for every request with the same two."""
+
+    verb: str  # upper case
+    route: Route
+    path_params: dict[str, str]  # secrets masked; copied for each request
+    instance: Any  # from the path; None for "result"; _FROM_BODY for "body:key"
+    compiled: _Compiled | None  # None for a path no route describes
+    url: str  # masked
+    path: str  # masked
+    hidden: tuple[str, ...]  # secret path segments (/session/{token})
+    secret: bool  # the URL holds a secret: the target is not kept with it
+
 
 _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTES)
 
@@ -598,7 +646,7 @@ _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTE
 # The call's parameters, masked copies of which are sent only when some
 # receiver can read them (see eventweave._reads): masking a body costs more
 # than the rest of the advice.
-_PREPARED = ("params", "headers", "json", "data")
+_PREPARED: tuple[str, ...] = ("params", "headers", "json", "data")
 
 
 # Per family: the union below, and the states of the three signals' receivers
@@ -756,12 +804,16 @@ class _Call:
         return reads
 
 
+_TARGETS_KEPT = 1024
+
+
 class _HttpHook(Hook):
     def __init__(self, advice: _HttpAdvice, site: Site) -> None:
         self.advice = advice
         self.site = site
         self.host = marker_host(site.function)  # asked for its markers on every call
         self.release = register_http_gate(lambda: _GATE)
+        self.targets = advice.targets
 
     @property
     def gate(self) -> tuple[Any, ...] | None:
@@ -774,24 +826,36 @@ class _HttpHook(Hook):
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
-        if _busy.get() or is_muted() or inside_helper():
+        if _busy.get() or _muted.get() or (_scope._helper_keys and inside_helper()):
             return None
         url = named.get("url")
-        if isinstance(url, bytes):
-            url = url.decode("utf-8", "replace")
-        elif url is not None and not isinstance(url, str):
-            url = str(url)
         verb = named.get("method")
-        if url is None or not isinstance(verb, (str, bytes)):
-            return None
-        path = self.advice.base.relative(url)
-        if path is None:
-            return None
+        if type(url) is str and type(verb) is str:  # the usual call: its target may be known
+            key = (verb, url)
+            target = self.targets.get(key)
+            if target is None:
+                target = self.advice.target(verb, url)
+                if target is None:
+                    return None
+                if not target.secret:  # a URL holding a secret is not kept
+                    if len(self.targets) >= _TARGETS_KEPT:
+                        self.targets.clear()
+                    self.targets[key] = target
+        else:
+            if isinstance(url, bytes):
+                url = url.decode("utf-8", "replace")
+            elif url is not None and not isinstance(url, str):
+                url = str(url)
+            if url is None or not isinstance(verb, (str, bytes)):
+                return None
+            target = self.advice.target(verb, url)
+            if target is None:
+                return None
         silenced, instead = function_markers(self.host)
         if silenced or (self_ is not None and is_silent(type(self_))):
             return None
-        verb = (verb.decode("ascii", "replace") if isinstance(verb, bytes) else verb).upper()
-        route, path_params, first_id, compiled = self.advice.route_for(verb, path)
+        route = target.route
+        compiled = target.compiled
         family = route.family
         if instead in _FAMILY_SIGNALS:
             family = instead
@@ -800,32 +864,23 @@ class _HttpHook(Hook):
         # when it cannot hold a secret.
         reads = _names_read(family)
         rule = route.instance
-        if rule is None:
-            instance = first_id
-        elif rule == "result":
-            instance = None
-        elif rule.startswith("body:"):
+        instance = target.instance
+        if instance is _FROM_BODY:
             instance = _UNREAD
             if reads is None or "instance" in reads:  # else the body is left unparsed
-                instance = _body_instance(named, rule, compiled)
-        else:
-            instance = path_params.get(rule)
-        shown_url = mask_url(url)
-        shown_path = mask_url(path) if ";" in path else path  # matrix: /item/VX-1;token=
-        hidden: tuple[str, ...] = ()
-        if compiled is not None and compiled.secrets:  # /session/{token}
-            hidden = _secret_segments(compiled, path)
-            shown_url = hide_segments(shown_url, hidden)
-            shown_path = hide_segments(shown_path, hidden)
+                instance = _body_instance(named, rule, compiled)  # type: ignore[arg-type]
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
-            "http_method": verb,
-            "url": shown_url,
-            "path": shown_path,
-            "path_params": path_params,
+            "http_method": target.verb,
+            "url": target.url,
+            "path": target.path,
+            "path_params": target.path_params.copy(),  # a receiver may change its own
         }
-        left = _prepare(payload, named, url, reads)
+        if reads is not None and reads.isdisjoint(_PREPARED):
+            left = _PREPARED  # the common receiver: it reads none of them
+        else:
+            left = _prepare(payload, named, url, reads)
         if instance is _UNREAD:
             del payload["instance"]
             left += ("instance",)
@@ -838,7 +893,7 @@ class _HttpHook(Hook):
             _busy.reset(token)
             raise
         call = _Call(token, sender, payload, family, rule, named, left, url, compiled)
-        call.hidden = hidden
+        call.hidden = target.hidden
         return call
 
     def after(self, state: Any, result: Any) -> Any:
@@ -918,6 +973,7 @@ def _report(
 
 
 _UNREAD: Any = object()  # an instance nobody reads yet: not worked out
+_FROM_BODY: Any = object()  # a target's instance that a "body:key" rule reads per request
 
 
 def _body_instance(named: Mapping[str, Any], rule: str, compiled: _Compiled | None) -> Any:

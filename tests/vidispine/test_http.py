@@ -15,7 +15,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventweave import MASK, muted, silent, woven
+from eventweave import MASK, mark, muted, silent, woven
 from eventweave._weaving import slots
 from eventweave.testing import CapturedEvent, capture
 from eventweave.vidispine import signals
@@ -470,6 +470,114 @@ def test_a_body_instance_reaches_a_receiver_connected_during_the_request(
         requests.post(f"{stub.api}/user", json={"userName": "bob"}, timeout=5)
 
     assert got == ["alice", "bob"]
+
+
+# -- the same URL again ----------------------------------------------------------------
+
+
+def test_requests_to_the_same_url_each_get_their_own_arguments(
+    stub: StubServer, events: list[Any]
+) -> None:
+    instrument_http(stub.api)
+    url = f"{stub.api}/user"
+
+    requests.post(url, json={"userName": "alice"}, timeout=5)
+    requests.post(url, json={"userName": "bob"}, params={"a": "1"}, timeout=5)
+    requests.post(url, data="userName=carol", timeout=5)
+
+    assert [e.kwargs["instance"] for e in events] == ["alice", "alice", "bob", "bob", None, None]
+    assert [e.kwargs["json"] for e in events[::2]] == [
+        {"userName": "alice"},
+        {"userName": "bob"},
+        None,
+    ]
+    assert [e.kwargs["params"] for e in events[::2]] == [{}, {"a": "1"}, {}]
+    assert {e.kwargs["url"] for e in events} == {url}
+
+
+def test_a_receiver_changing_path_params_does_not_change_the_next_request(
+    stub: StubServer, events: list[Any]
+) -> None:
+    def meddles(sender: Any, path_params: dict[str, str], **named: Any) -> None:
+        path_params["item"] = "VX-666"
+        path_params["extra"] = "1"
+
+    instrument_http(stub.api)
+    with signals.vidispine_pre_get.connected_to(meddles):
+        requests.get(f"{stub.api}/item/VX-7", timeout=5)
+        requests.get(f"{stub.api}/item/VX-7", timeout=5)
+
+    assert [e.kwargs["instance"] for e in events] == ["VX-7"] * 4
+    assert events[2].kwargs["path_params"] is not events[0].kwargs["path_params"]
+    # each request starts afresh: what the receiver changed was its own copy
+    assert stub.seen[-1].path == "/API/item/VX-7"
+
+
+def test_a_marker_set_between_two_requests_to_the_same_url_is_honoured(
+    stub: StubServer, events: list[Any]
+) -> None:
+    instrument_http(stub.api)
+    url = f"{stub.api}/item/VX-7"
+
+    requests.get(url, timeout=5)
+    mark("requests.sessions:Session.request", trigger_instead="modify")
+    try:
+        requests.get(url, timeout=5)
+        mark("requests.sessions:Session.request", silent=True)
+        requests.get(url, timeout=5)
+    finally:
+        mark("requests.sessions:Session.request", silent=False, trigger_instead=False)
+    requests.get(url, timeout=5)
+
+    assert names(events) == [
+        "vidispine_pre_get",
+        "vidispine_post_get",
+        "vidispine_pre_modify",
+        "vidispine_post_modify",
+        "vidispine_pre_get",
+        "vidispine_post_get",
+    ]
+
+
+def test_a_url_holding_a_secret_is_not_kept_after_its_request(
+    stub: StubServer, events: list[Any]
+) -> None:
+    routes = [Route("GET", "/session/{token}", "get", "getSession", "token")]
+    weaving = instrument_http(stub.api, routes=routes)
+    plain = f"{stub.api}/item/VX-7"
+    secret_urls = [
+        f"{stub.api}/item/VX-7?token=t0k3n-1",
+        f"{stub.api}/item/VX-7;token=t0k3n-2",
+        f"{stub.api}/session/t0k3n-3",
+        f"http://admin:t0k3n-4@{stub.api.partition('://')[2]}/item/VX-7",
+    ]
+
+    for url in [plain, *secret_urls, plain, *secret_urls]:
+        requests.get(url, timeout=5)
+
+    kept = repr(weaving.advice.targets)
+    assert plain in kept
+    assert "t0k3n" not in kept
+    assert "t0k3n" not in repr(events)
+    assert [e.kwargs["url"] for e in events[10:12]] == [plain] * 2
+
+
+def test_the_urls_kept_are_bounded(stub: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventweave.vidispine import _http
+
+    monkeypatch.setattr(_http, "_TARGETS_KEPT", 3)
+    got: list[Any] = []
+
+    def reads_instance(sender: Any, instance: Any, **named: Any) -> None:
+        got.append(instance)
+
+    weaving = instrument_http(stub.api)
+    with signals.vidispine_pre_get.connected_to(reads_instance):
+        for number in range(10):
+            requests.get(f"{stub.api}/item/VX-{number}", timeout=5)
+
+    assert got == [f"VX-{number}" for number in range(10)]
+    assert 0 < len(weaving.advice.targets) <= 3
 
 
 # -- where it emits -------------------------------------------------------------------
