@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextvars
 import json
+import linecache
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -649,13 +650,17 @@ _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTE
 _PREPARED: tuple[str, ...] = ("params", "headers", "json", "data")
 
 
-# Per family: the union below, and the states of the three signals' receivers
-# it was worked out for (each change of receivers publishes a new state).
-_unions: dict[str, tuple[object, object, object, frozenset[str] | None]] = {}
+# Per family: the union below with its sender, and the states of the three
+# signals' receivers it was worked out for (each change of receivers publishes
+# a new state).
+_Sender = Callable[[Any, Any, dict[str, Any]], None]
+_Reading = tuple[frozenset[str] | None, _Sender]
+_unions: dict[str, tuple[object, object, object, _Reading]] = {}
 
 
-def _names_read(family: str) -> frozenset[str] | None:
-    """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read."""
+def _reading(family: str) -> _Reading:
+    """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read,
+    and the function sending a payload to such receivers (see :func:`_sender`)."""
     pre, post = _FAMILY_SIGNALS[family]
     failed = _signals.vidispine_failed
     known = _unions.get(family)
@@ -671,8 +676,9 @@ def _names_read(family: str) -> frozenset[str] | None:
     before, after, failing = pre._names_read(), post._names_read(), failed._names_read()
     if before is not None and after is not None and failing is not None:
         names = before | after | failing
-    _unions[family] = (*states, names)
-    return names
+    reading = (names, _sender(names))
+    _unions[family] = (*states, reading)
+    return reading
 
 
 def _prepare(
@@ -732,54 +738,114 @@ def _send(signal: Any, sender: Any, payload: dict[str, Any], reads: frozenset[st
             receiver(signal=signal, sender=sender, **named)
 
 
+# Every key a payload may hold: a sender is written for those a receiver reads.
+_PAYLOAD_KEYS = frozenset(
+    {
+        "instance",
+        "method",
+        "http_method",
+        "url",
+        "path",
+        "path_params",
+        "params",
+        "headers",
+        "json",
+        "data",
+        "route",
+        "result",
+        "response",
+        "status_code",
+        "exception",
+    }
+)
+_senders: dict[frozenset[str], _Sender] = {}
+
+
+def _sender(reads: frozenset[str] | None) -> _Sender:
+    """``send(signal, sender, payload)``: :func:`_send` for receivers reading ``reads``.
+
+    For a known set of names, the receivers are called as a person would
+    write it, ``receiver(signal=signal, sender=sender, method=method,
+    url=url)``, when the payload holds every name read: no keyword dict is
+    built, none unpacked. Otherwise (and for a signal whose receivers are not
+    a plain tuple) it is :func:`_send`, which sends the same.
+    """
+    if reads is None:
+        return partial(_send, reads=None)
+    keys = reads & _PAYLOAD_KEYS  # the others are never in a payload
+    found = _senders.get(keys)
+    if found is None:
+        found = _senders[keys] = _write_sender(tuple(sorted(keys)))
+    return found
+
+
+def _write_sender(keys: tuple[str, ...]) -> _Sender:
+    # Only names of _PAYLOAD_KEYS are written into the source.
+    assert all(key in _PAYLOAD_KEYS for key in keys)
+    present = " and ".join(f"{key!r} in payload" for key in keys) or "True"
+    values = "".join(f"    {key} = payload[{key!r}]\n" for key in keys)
+    call = "receiver(signal=signal, sender=sender" + "".join(f", {k}={k}" for k in keys) + ")"
+    source = (
+        "def send(signal, sender, payload):\n"
+        f"  if {present}:\n"
+        f"{values}"
+        "    generation = signal._generation\n"
+        "    held = generation.held\n"
+        "    if held is not None:\n"
+        "      for receiver in held:\n"
+        f"        {call}\n"
+        "      return\n"
+        "    flat = generation.flat\n"
+        "    if flat is not None:\n"
+        "      for get in flat:\n"
+        "        receiver = get()\n"
+        "        if receiver is not None:\n"
+        f"          {call}\n"
+        "      return\n"
+        "  _send(signal, sender, payload, reads)\n"
+    )
+    namespace: dict[str, Any] = {"_send": _send, "reads": frozenset(keys)}
+    filename = f"<eventweave vidispine sender {', '.join(keys) or '(no names)'}>"
+    # Kept for tracebacks through it (a receiver that raises): there are few.
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    exec(compile(source, filename, "exec"), namespace)
+    send: _Sender = namespace["send"]
+    return send
+
+
 class _Call:
     """One request being reported: what its post or failed signal needs."""
 
     __slots__ = (
         "_secrets",
-        "compiled",
         "family",
-        "hidden",
         "left",
         "named",
         "payload",
-        "rule",
+        "send",
         "sender",
-        "stream",
+        "target",
         "token",
         "url",
     )
 
-    def __init__(
-        self,
-        token: contextvars.Token[bool],
-        sender: Any,
-        payload: dict[str, Any],
-        family: str,
-        rule: str | None,
-        named: dict[str, Any],
-        left: tuple[str, ...],
-        url: str,
-        compiled: _Compiled | None = None,
-    ) -> None:
-        self.token = token
-        self.sender = sender
-        self.payload = payload
-        self.family = family
-        self.rule = rule
-        self.named = named  # the call's own arguments: kept to find its secrets, never sent
-        self.stream = named.get("stream")
-        self.left = left  # the keys of _PREPARED nobody could read when it started
-        self.url = url  # the call's URL as a str (decoded if it was bytes), unmasked
-        self.compiled = compiled  # the route matched, None for a path no route describes
-        self.hidden: tuple[str, ...] = ()  # secret path segments (/session/{token})
-        self._secrets: Secrets | None = None
+    token: contextvars.Token[bool]
+    sender: Any
+    payload: dict[str, Any]
+    family: str
+    named: dict[str, Any]  # the call's own arguments: kept to find its secrets, never sent
+    left: tuple[str, ...]  # the keys of _PREPARED nobody could read when it started
+    url: str  # the call's URL as a str (decoded if it was bytes), unmasked
+    target: _Target
+    send: _Sender  # sends to the receivers of the family's signals, as they were last seen
+    _secrets: Secrets | None
 
     def secrets(self, prepared: Any) -> Secrets:
         """The secret values of the call and of ``prepared``, the request as sent."""
         if self._secrets is None:
             found = request_secrets(self.named, prepared)
-            for segment in self.hidden:
+            for segment in self.target.hidden:  # secret path segments (/session/{token})
                 found.add_segment(segment)
             self._secrets = found
         return self._secrets
@@ -793,18 +859,21 @@ class _Call:
         A receiver connected while the request ran may read what nobody could
         when it started.
         """
-        reads = _names_read(self.family)
+        reads, self.send = _reading(self.family)
         left = self.left
         if left and (reads is None or not reads.isdisjoint(left)):
             if "instance" in left and (reads is None or "instance" in reads):
-                assert self.rule is not None  # only a "body:" rule leaves it
-                self.payload["instance"] = _body_instance(self.named, self.rule, self.compiled)
+                target = self.target
+                rule = target.route.instance
+                assert rule is not None  # only a "body:" rule leaves it
+                self.payload["instance"] = _body_instance(self.named, rule, target.compiled)
                 left = tuple(key for key in left if key != "instance")
             self.left = _prepare(self.payload, self.named, self.url, reads, left)
         return reads
 
 
 _TARGETS_KEPT = 1024
+_new_call = object.__new__
 
 
 class _HttpHook(Hook):
@@ -862,13 +931,12 @@ class _HttpHook(Hook):
         # Each value is masked here, before any receiver sees it, and only if
         # a receiver can read it; a masker returns what it was given, unparsed,
         # when it cannot hold a secret.
-        reads = _names_read(family)
-        rule = route.instance
+        reads, send = _reading(family)
         instance = target.instance
         if instance is _FROM_BODY:
             instance = _UNREAD
             if reads is None or "instance" in reads:  # else the body is left unparsed
-                instance = _body_instance(named, rule, compiled)  # type: ignore[arg-type]
+                instance = _body_instance(named, route.instance, compiled)  # type: ignore[arg-type]
         payload: dict[str, Any] = {
             "instance": instance,
             "method": route.operation,
@@ -888,12 +956,22 @@ class _HttpHook(Hook):
         sender = type(self_) if self_ is not None else requests.Session
         token = _busy.set(True)
         try:
-            _send(_FAMILY_SIGNALS[family][0], sender, payload, reads)
+            send(_FAMILY_SIGNALS[family][0], sender, payload)
         except BaseException:
             _busy.reset(token)
             raise
-        call = _Call(token, sender, payload, family, rule, named, left, url, compiled)
-        call.hidden = target.hidden
+        # Filled in here: cheaper than an __init__ call, on every request.
+        call = _new_call(_Call)
+        call.token = token
+        call.sender = sender
+        call.payload = payload
+        call.family = family
+        call.named = named
+        call.left = left
+        call.url = url
+        call.target = target
+        call.send = send
+        call._secrets = None
         return call
 
     def after(self, state: Any, result: Any) -> Any:
@@ -904,7 +982,7 @@ class _HttpHook(Hook):
             reads = call.reads()
             post = _FAMILY_SIGNALS[call.family][1]
             if not isinstance(result, requests.Response):
-                _send(post, call.sender, {"result": result, **call.payload}, reads)
+                call.send(post, call.sender, {"result": result, **call.payload})
                 return result
             payload = call.payload
             status = result.status_code
@@ -922,17 +1000,17 @@ class _HttpHook(Hook):
                             f"for {payload['http_method']} {payload['url']}"
                         )
                         error = requests.HTTPError(message, response=view, request=view.request)
-                _report(call.sender, error, payload, reads)
+                _report(call, error, payload)
                 return result
             if reads is None or "result" in reads or "response" in reads:
                 view = ResponseView(result, call.lazy_secrets(result.request))
                 payload["response"] = view
                 payload["result"] = view
             payload["status_code"] = status
-            if call.rule == "result" and (reads is None or "instance" in reads):
+            if call.target.route.instance == "result" and (reads is None or "instance" in reads):
                 # Reading a streamed body here would take it from the caller.
-                payload["instance"] = None if call.stream else created_id(result)
-            _send(post, call.sender, payload, reads)
+                payload["instance"] = None if call.named.get("stream") else created_id(result)
+            call.send(post, call.sender, payload)
             return result
         finally:
             _busy.reset(call.token)
@@ -948,22 +1026,17 @@ class _HttpHook(Hook):
                 if reads is None or "exception" in reads:  # else nobody can read the copy
                     secrets = call.secrets(getattr(exception, "request", None))
                     view = exception_view(exception, secrets)
-                _report(call.sender, view, call.payload, reads)
+                _report(call, view, call.payload)
         finally:
             _busy.reset(call.token)
 
 
-def _report(
-    sender: Any,
-    exception: BaseException | None,
-    payload: dict[str, Any],
-    reads: frozenset[str] | None = None,
-) -> None:
-    # ``exception`` is None only when no receiver reads it (``_send`` leaves it out).
+def _report(call: _Call, exception: BaseException | None, payload: dict[str, Any]) -> None:
+    # ``exception`` is None only when no receiver reads it (the sender leaves it out).
     # The caller must get its own outcome (the response, or the original
     # exception) unchanged, so a failing receiver is logged, not raised.
     try:
-        _send(_signals.vidispine_failed, sender, {"exception": exception, **payload}, reads)
+        call.send(_signals.vidispine_failed, call.sender, {"exception": exception, **payload})
     except Exception:
         logger.exception(
             "a receiver of vidispine_failed raised while reporting %s %s",

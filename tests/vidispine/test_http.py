@@ -128,6 +128,85 @@ def test_every_kind_of_receiver_hears_the_request(stub: StubServer, how: str) ->
     assert got == expected
 
 
+@pytest.mark.parametrize("weak", [True, False])
+def test_receivers_get_the_names_they_take_and_only_those_sent(
+    stub: StubServer, weak: bool
+) -> None:
+    got: list[tuple[Any, ...]] = []
+
+    def lean(sender: Any, method: str, url: str, **unread: Any) -> None:
+        got.append(("lean", sender, method, url))
+
+    def strict(
+        signal: Any,
+        sender: Any,
+        instance: Any,
+        status_code: int = 0,
+        exception: Any = None,
+        **unread: Any,
+    ) -> None:
+        got.append(("strict", signal, instance, status_code, type(exception).__name__))
+
+    stub.replies["/API/item/VX-2"] = Reply(status=404)
+    pre, post, failed = (
+        signals.vidispine_pre_get,
+        signals.vidispine_post_get,
+        signals.vidispine_failed,
+    )
+    instrument_http(stub.api)
+    try:
+        for signal in (pre, post):
+            signal.connect(lean, weak=weak)
+        requests.get(f"{stub.api}/item/VX-1", timeout=5)  # every name read is sent
+        for signal in (pre, post, failed):
+            signal.disconnect(lean)
+            signal.connect(strict, weak=weak)
+        requests.get(f"{stub.api}/item/VX-1", timeout=5)  # some names read are not sent
+        requests.get(f"{stub.api}/item/VX-2", timeout=5)
+    finally:
+        for signal in (pre, post, failed):
+            signal.disconnect(lean)
+            signal.disconnect(strict)
+
+    url = f"{stub.api}/item/VX-1"
+    assert got == [
+        ("lean", requests.Session, "getItem", url),
+        ("lean", requests.Session, "getItem", url),
+        ("strict", pre, "VX-1", 0, "NoneType"),
+        ("strict", post, "VX-1", 200, "NoneType"),
+        ("strict", pre, "VX-2", 0, "NoneType"),
+        ("strict", failed, "VX-2", 404, "HTTPError"),
+    ]
+
+
+@pytest.mark.parametrize("weak", [True, False])
+def test_a_sender_passes_the_names_read_that_the_payload_holds(weak: bool) -> None:
+    from eventweave import Signal
+    from eventweave.vidispine._http import _sender
+
+    seen: list[dict[str, Any]] = []
+
+    def receiver(**named: Any) -> None:
+        seen.append(named)
+
+    signal = Signal()
+    signal.connect(receiver, weak=weak)
+    payload = {"method": "m", "url": "u", "status_code": 1, "path": "p"}
+    reads = frozenset({"sender", "method", "url", "status_code", "not-sent"})
+
+    _sender(reads)(signal, "S", payload)
+    _sender(reads)(signal, "S", {"method": "m", "url": "u"})  # status_code is missing
+    _sender(None)(signal, "S", payload)
+    _sender(frozenset())(signal, "S", payload)
+
+    assert seen == [
+        {"signal": signal, "sender": "S", "method": "m", "url": "u", "status_code": 1},
+        {"signal": signal, "sender": "S", "method": "m", "url": "u"},
+        {"signal": signal, "sender": "S", **payload},
+        {"signal": signal, "sender": "S"},
+    ]
+
+
 def test_query_parameters_from_url_and_params_are_sent(stub: StubServer, events: list[Any]) -> None:
     instrument_http(stub.api)
 
