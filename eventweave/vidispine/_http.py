@@ -19,12 +19,21 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from types import FunctionType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
-from .._advice import MASK, _muted, function_markers, is_silent, marker_host
+from .._advice import (
+    MASK,
+    _foreign_marks,
+    _muted,
+    _silent_classes_seen,
+    function_markers,
+    is_silent,
+    marker_host,
+)
 from .._weaving import Advice, Hook, Site, Weaving, weave
 from . import _scope
 from . import signals as _signals
@@ -881,6 +890,7 @@ class _HttpHook(Hook):
         self.advice = advice
         self.site = site
         self.host = marker_host(site.function)  # asked for its markers on every call
+        self.plain_host = type(self.host) is FunctionType
         self.release = register_http_gate(lambda: _GATE)
         self.targets = advice.targets
 
@@ -920,9 +930,18 @@ class _HttpHook(Hook):
             target = self.advice.target(verb, url)
             if target is None:
                 return None
-        silenced, instead = function_markers(self.host)
-        if silenced or (self_ is not None and is_silent(type(self_))):
-            return None
+        host = self.host
+        if self.plain_host and not host.__dict__ and not _foreign_marks:
+            instead = None  # a function without an attribute carries no marker
+        else:
+            silenced, instead = function_markers(host)
+            if silenced:
+                return None
+        if self_ is not None:
+            kind = type(self_)
+            seen = _silent_classes_seen.get(id(kind))  # what is_silent() keeps, read at once
+            if seen[1] if seen is not None and seen[0] is kind else is_silent(kind):
+                return None
         route = target.route
         compiled = target.compiled
         family = route.family

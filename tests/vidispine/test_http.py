@@ -788,6 +788,43 @@ def test_silent_session_class_emits_nothing(stub: StubServer, events: list[Any])
     assert events == []
 
 
+def test_a_session_class_marked_silent_between_requests_is_honoured(
+    stub: StubServer, events: list[Any]
+) -> None:
+    class PortalSession(requests.Session):
+        pass
+
+    class QuietSession(PortalSession):
+        _silent = True  # set by hand, as nefertari's own marker does
+
+    instrument_http(stub.api)
+    with PortalSession() as session, QuietSession() as quiet:
+        session.get(f"{stub.api}/job/VX-1", timeout=5)
+        quiet.get(f"{stub.api}/job/VX-2", timeout=5)
+        silent(PortalSession)
+        session.get(f"{stub.api}/job/VX-3", timeout=5)
+
+    assert [e.kwargs["instance"] for e in events] == ["VX-1", "VX-1"]
+
+
+def test_a_silent_marker_set_by_hand_on_the_woven_function_is_honoured(
+    stub: StubServer, events: list[Any]
+) -> None:
+    from eventweave._advice import marker_host
+
+    instrument_http(stub.api)
+    host = marker_host(requests.Session.request)
+    requests.get(f"{stub.api}/job/VX-1", timeout=5)
+    host._silent = True  # as nefertari's own marker does
+    try:
+        requests.get(f"{stub.api}/job/VX-2", timeout=5)
+    finally:
+        del host._silent
+    requests.get(f"{stub.api}/job/VX-3", timeout=5)
+
+    assert [e.kwargs["instance"] for e in events] == ["VX-1", "VX-1", "VX-3", "VX-3"]
+
+
 def test_receiver_calling_vidispine_does_not_emit_again(stub: StubServer) -> None:
     calls: list[str] = []
 
