@@ -832,6 +832,7 @@ class _Call:
         "left",
         "named",
         "payload",
+        "reading",
         "send",
         "sender",
         "target",
@@ -847,6 +848,7 @@ class _Call:
     left: tuple[str, ...]  # the keys of _PREPARED nobody could read when it started
     url: str  # the call's URL as a str (decoded if it was bytes), unmasked
     target: _Target
+    reading: _Reading  # what the receivers could read, as last seen
     send: _Sender  # sends to the receivers of the family's signals, as they were last seen
     _secrets: Secrets | None
 
@@ -868,7 +870,8 @@ class _Call:
         A receiver connected while the request ran may read what nobody could
         when it started.
         """
-        reads, self.send = _reading(self.family)
+        self.reading = _reading(self.family)
+        reads, self.send = self.reading
         left = self.left
         if left and (reads is None or not reads.isdisjoint(left)):
             if "instance" in left and (reads is None or "instance" in reads):
@@ -938,10 +941,12 @@ class _HttpHook(Hook):
             if silenced:
                 return None
         if self_ is not None:
-            kind = type(self_)
-            seen = _silent_classes_seen.get(id(kind))  # what is_silent() keeps, read at once
-            if seen[1] if seen is not None and seen[0] is kind else is_silent(kind):
+            sender = type(self_)
+            seen = _silent_classes_seen.get(id(sender))  # what is_silent() keeps, read at once
+            if seen[1] if seen is not None and seen[0] is sender else is_silent(sender):
                 return None
+        else:
+            sender = requests.Session
         route = target.route
         compiled = target.compiled
         family = route.family
@@ -950,7 +955,8 @@ class _HttpHook(Hook):
         # Each value is masked here, before any receiver sees it, and only if
         # a receiver can read it; a masker returns what it was given, unparsed,
         # when it cannot hold a secret.
-        reads, send = _reading(family)
+        reading = _reading(family)
+        reads, send = reading
         instance = target.instance
         if instance is _FROM_BODY:
             instance = _UNREAD
@@ -972,7 +978,6 @@ class _HttpHook(Hook):
             del payload["instance"]
             left += ("instance",)
         payload["route"] = route if compiled is not None else None
-        sender = type(self_) if self_ is not None else requests.Session
         token = _busy.set(True)
         try:
             send(_FAMILY_SIGNALS[family][0], sender, payload)
@@ -989,6 +994,7 @@ class _HttpHook(Hook):
         call.left = left
         call.url = url
         call.target = target
+        call.reading = reading
         call.send = send
         call._secrets = None
         return call
@@ -998,7 +1004,9 @@ class _HttpHook(Hook):
             return result
         call: _Call = state
         try:
-            reads = call.reads()
+            reading = _reading(call.family)
+            # Receivers unchanged since the request started: the payload is complete.
+            reads = reading[0] if reading is call.reading else call.reads()
             post = _FAMILY_SIGNALS[call.family][1]
             if not isinstance(result, requests.Response):
                 call.send(post, call.sender, {"result": result, **call.payload})
