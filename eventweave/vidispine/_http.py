@@ -16,6 +16,7 @@ import json
 import linecache
 import logging
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -768,6 +769,17 @@ _PAYLOAD_KEYS = frozenset(
     }
 )
 _senders: dict[frozenset[str], _Sender] = {}
+_hooks_open: weakref.WeakSet[_HttpHook] = weakref.WeakSet()
+
+
+def _forget_senders() -> None:
+    """Drop the senders written, and their source (when no HTTP weaving is left)."""
+    for send in list(_senders.values()):
+        filename = send.__code__.co_filename if hasattr(send, "__code__") else None
+        if filename is not None:
+            linecache.cache.pop(filename, None)
+    _senders.clear()
+    _unions.clear()
 
 
 def _sender(reads: frozenset[str] | None) -> _Sender:
@@ -895,6 +907,7 @@ class _HttpHook(Hook):
         self.host = marker_host(site.function)  # asked for its markers on every call
         self.plain_host = type(self.host) is FunctionType
         self.release = register_http_gate(lambda: _GATE)
+        _hooks_open.add(self)
         self.targets = advice.targets
 
     @property
@@ -903,6 +916,9 @@ class _HttpHook(Hook):
 
     def close(self) -> None:
         self.release()
+        _hooks_open.discard(self)
+        if not _hooks_open:  # nothing of the last weaving is left behind
+            _forget_senders()
         super().close()
 
     def before(

@@ -207,6 +207,24 @@ def test_a_sender_passes_the_names_read_that_the_payload_holds(weak: bool) -> No
     ]
 
 
+def test_no_sender_source_is_left_behind_after_the_last_unweave(stub: StubServer) -> None:
+    import linecache
+
+    def audit_line(sender: Any, method: str, url: str, **unread: Any) -> None:
+        pass
+
+    def sender_sources() -> set[str]:
+        return {name for name in linecache.cache if name.startswith("<eventweave vidispine")}
+
+    weaving = instrument_http(stub.api)
+    with signals.vidispine_pre_get.connected_to(audit_line):
+        requests.get(f"{stub.api}/item/VX-1", timeout=5)
+        assert sender_sources()
+    weaving.unweave()
+
+    assert sender_sources() == set()
+
+
 def test_query_parameters_from_url_and_params_are_sent(stub: StubServer, events: list[Any]) -> None:
     instrument_http(stub.api)
 
