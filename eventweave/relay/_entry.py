@@ -276,18 +276,28 @@ class _Ids:
 
     As unique as a random UUID across processes and hosts (64 random bits
     per process), at a tenth of the cost of drawing one per event. A forked
-    child draws its own prefix, so parent and child never share an id.
+    child draws its own prefix: at once where Python's fork hooks run, and
+    on its first :meth:`check` where they do not (a server that forks its
+    workers from C, as uWSGI does by default).
     """
 
     def __init__(self) -> None:
         self.renew()
 
     def renew(self) -> None:
-        self.prefix = os.urandom(8).hex()
-        self.counter = itertools.count()
+        # One tuple, replaced whole: a thread drawing an id meanwhile uses one
+        # prefix with its own counter, never a prefix with another's counter.
+        self.pid = os.getpid()
+        self.drawn = (os.urandom(8).hex(), itertools.count())
+
+    def check(self) -> None:
+        """Draw a new prefix if this is no longer the process that drew the last one."""
+        if os.getpid() != self.pid:
+            self.renew()
 
     def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):016x}"
+        prefix, counter = self.drawn
+        return f"{prefix}{next(counter):016x}"
 
 
 _IDS = _Ids()
@@ -352,6 +362,7 @@ def encode(item: Snapshot, pid: int, dumps: Callable[[Any], str] = _dumps) -> di
     from ``os.urandom`` once per process, and a counter.
     """
     path, sender, when, payload = item
+    _IDS.check()  # a system call: less than a tenth of the rest
     try:
         sender_field = sender_path(sender)
     except Exception:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 from datetime import datetime, timezone
@@ -146,6 +147,20 @@ def test_ids_are_32_hex_digits_and_never_repeat() -> None:
     ids = [encode(item, 1)["id"] for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch("[0-9a-f]{32}", each) for each in ids)
+
+
+def test_a_child_forked_without_python_s_fork_hooks_draws_its_own_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A server forking its workers from C (uWSGI by default) runs no
+    # os.register_at_fork hook: the child must notice by its pid.
+    item = ("m:s", None, 0.0, {})
+    parent = encode(item, 1)["id"]
+    monkeypatch.setattr(os, "getpid", lambda: -12345)
+    child = [encode(item, 1)["id"] for _ in range(3)]
+    assert child[0][:16] != parent[:16]
+    assert child[0][16:] == "0" * 16  # a new prefix starts its own count
+    assert len({each[:16] for each in child}) == 1
 
 
 def test_the_time_is_written_as_datetime_writes_it() -> None:
