@@ -897,6 +897,7 @@ class _Call:
 
 
 _TARGETS_KEPT = 1024
+_URL_KEPT = 2048  # characters
 _new_call = object.__new__
 
 
@@ -935,7 +936,9 @@ class _HttpHook(Hook):
                 target = self.advice.target(verb, url)
                 if target is None:
                     return None
-                if not target.secret:  # a URL holding a secret is not kept
+                # Not kept: a URL holding a secret, and a long one (a GET with
+                # a large query), which is seldom asked for twice.
+                if not target.secret and len(url) <= _URL_KEPT:
                     if len(self.targets) >= _TARGETS_KEPT:
                         self.targets.clear()
                     self.targets[key] = target

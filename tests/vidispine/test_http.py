@@ -677,6 +677,16 @@ def test_the_urls_kept_are_bounded(stub: StubServer, monkeypatch: pytest.MonkeyP
     assert 0 < len(weaving.advice.targets) <= 3
 
 
+def test_a_long_url_is_not_kept(stub: StubServer, events: list[Any]) -> None:
+    weaving = instrument_http(stub.api)
+    long_url = f"{stub.api}/item/VX-1?q={'x' * 4000}"
+    requests.get(long_url, timeout=5)
+    requests.get(f"{stub.api}/item/VX-2", timeout=5)
+
+    assert [key[1] for key in weaving.advice.targets] == [f"{stub.api}/item/VX-2"]
+    assert events[0].kwargs["url"] == long_url
+
+
 # -- where it emits -------------------------------------------------------------------
 
 
