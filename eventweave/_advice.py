@@ -656,18 +656,21 @@ class Emit(Advice):
         signals; a foreign signal's gate, or that of a subclass's own
         :meth:`signals`, is decided again each time.
         """
+        # Each read once: another thread setting a signal meanwhile must not
+        # leave a gate kept under signals it was not made from.
+        pre, post, error = self.pre, self.post, self.error
         kept = self.__dict__.get("_own_gate")
-        if (
-            kept is not None
-            and kept[0] is self.pre
-            and kept[1] is self.post
-            and kept[2] is self.error
-        ):
+        if kept is not None and kept[0] is pre and kept[1] is post and kept[2] is error:
             return kept[3]  # type: ignore[no-any-return]
-        signals = self.signals()
+        if type(self).signals is not Emit.signals:
+            self.__dict__.pop("_own_gate", None)
+            return _gate_of(self.signals())
+        signals = tuple(s for s in (pre, post, error) if s is not None)
         gate = _gate_of(signals)
-        if type(self).signals is Emit.signals and all(type(s) is Signal for s in signals):
-            self.__dict__["_own_gate"] = (self.pre, self.post, self.error, gate)
+        if all(type(s) is Signal for s in signals):
+            self.__dict__["_own_gate"] = (pre, post, error, gate)
+        else:  # nor keeps signals set before alive
+            self.__dict__.pop("_own_gate", None)
         return gate
 
     def bind(self, site: Site) -> Hook:

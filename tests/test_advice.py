@@ -1582,3 +1582,23 @@ def test_the_gate_follows_signals_an_advice_sets_after_it_was_made() -> None:
     assert advice.bind(site).gate == (pre,)
     foreign = Emit(types.SimpleNamespace(receivers=[], send=lambda *a, **k: []))
     assert foreign._gate() == foreign.signals()
+
+
+def test_a_gate_is_kept_only_under_the_signals_it_was_made_from() -> None:
+    import eventweave._advice as advice_module
+
+    first, second = Signal(), Signal()
+    advice = Emit(first)
+
+    def set_pre_while_the_gate_is_made(frame: Any, event: str, arg: Any) -> None:
+        # What another thread setting the advice's signal meanwhile does.
+        if event == "call" and frame.f_code is advice_module._gate_of.__code__:
+            advice.pre = second
+
+    sys.setprofile(set_pre_while_the_gate_is_made)
+    try:
+        made = advice._gate()
+    finally:
+        sys.setprofile(None)
+    assert made == (first,)
+    assert advice._gate() == (second,)  # made again for the signal set meanwhile
