@@ -720,32 +720,13 @@ def _prepare(
 
 
 def _send(signal: Any, sender: Any, payload: dict[str, Any], reads: frozenset[str] | None) -> None:
+    """Send ``payload`` on ``signal``: all of it, or only the names some receiver reads."""
     if reads is None:
-        named = payload
+        signal.send(sender, **payload)
     else:
         # What nobody reads stays out: iterating the few names read is cheaper
         # than filtering the payload.
-        named = {}
-        for key in reads:
-            if key in payload:
-                named[key] = payload[key]
-    # The receivers as woven code calls them (see eventweave._signals): for
-    # the common case, the tuple the signal publishes, with no send() frame
-    # and no copy of the keywords; anything else through send().
-    generation = signal._generation
-    receivers = generation.held
-    if receivers is not None:
-        for receiver in receivers:
-            receiver(signal=signal, sender=sender, **named)
-        return
-    getters = generation.flat
-    if getters is None:
-        signal.send(sender, **named)
-        return
-    for get in getters:
-        receiver = get()
-        if receiver is not None:
-            receiver(signal=signal, sender=sender, **named)
+        signal.send(sender, **{key: payload[key] for key in reads if key in payload})
 
 
 # Every key a payload may hold: a sender is written for those a receiver reads.
