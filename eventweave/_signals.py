@@ -584,9 +584,8 @@ class Signal:
         instead of testing the receivers on every call. Returns the function
         that stops the watching. O(1) either way.
         """
-        token = next(_tokens)
-        with self.lock:
-            self._watchers[token] = callback
+        token = watch_token()
+        self._watch_as(token, callback)
         return functools.partial(self._unwatch, token)
 
     def _unwatch(self, token: int) -> None:
