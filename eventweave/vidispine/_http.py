@@ -36,6 +36,7 @@ from .._advice import (
     marker_host,
 )
 from .._weaving import Advice, Hook, Site, Weaving, weave
+from .._weaving._codegen import Inline
 from . import _scope
 from . import signals as _signals
 from ._masking import (
@@ -636,19 +637,67 @@ class _HttpAdvice(Advice):
         )
 
 
-class _Target(NamedTuple):
+class _Target:
     """What the verb and URL of a request say, worked out once per spelling (see
-    :attr:`_HttpHook.targets`): the same for every request with the same two."""
+    :attr:`_HttpAdvice.targets`): the same for every request with the same two.
 
-    verb: str  # upper case
-    route: Route
-    path_params: dict[str, str]  # secrets masked; copied for each request
-    instance: Any  # from the path; None for "result"; _FROM_BODY for "body:key"
-    compiled: _Compiled | None  # None for a path no route describes
-    url: str  # masked
-    path: str  # masked
-    hidden: tuple[str, ...]  # secret path segments (/session/{token})
-    secret: bool  # the URL holds a secret: the target is not kept with it
+    A plain class with slots, read on every request: its attributes, and the
+    route's fields copied here, cost one specialised load each.
+    """
+
+    __slots__ = (
+        "compiled",
+        "family",
+        "hidden",
+        "instance",
+        "operation",
+        "path",
+        "path_params",
+        "payload",
+        "route",
+        "rule",
+        "secret",
+        "url",
+        "verb",
+    )
+
+    def __init__(
+        self,
+        verb: str,
+        route: Route,
+        path_params: dict[str, str],
+        instance: Any,
+        compiled: _Compiled | None,
+        url: str,
+        path: str,
+        hidden: tuple[str, ...],
+        secret: bool,
+    ) -> None:
+        self.verb = verb  # upper case
+        self.route = route
+        self.path_params = path_params  # secrets masked; copied for each request
+        self.instance = instance  # from the path; None for "result"; _FROM_BODY for "body:key"
+        self.compiled = compiled  # None for a path no route describes
+        self.url = url  # masked
+        self.path = path  # masked
+        self.hidden = hidden  # secret path segments (/session/{token})
+        self.secret = secret  # the URL holds a secret: the target is not kept with it
+        self.operation = route.operation
+        self.family = route.family
+        self.rule = route.instance
+        # The start of every payload for this target, in the order receivers
+        # see it; "instance" and "path_params" are set per request.
+        self.payload: dict[str, Any] = {
+            "instance": None,
+            "method": route.operation,
+            "http_method": verb,
+            "url": url,
+            "path": path,
+            "path_params": None,
+        }
+
+    def __repr__(self) -> str:
+        return f"_Target({self.verb} {self.url} -> {self.route!r})"
 
 
 _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTES)
@@ -824,6 +873,7 @@ class _Call:
         "family",
         "left",
         "named",
+        "names",
         "payload",
         "reading",
         "send",
@@ -837,7 +887,11 @@ class _Call:
     sender: Any
     payload: dict[str, Any]
     family: str
-    named: dict[str, Any]  # the call's own arguments: kept to find its secrets, never sent
+    # The call's own arguments, kept to find its secrets and never sent: by
+    # name, or (from the hook's own listening form) their values in the order
+    # of ``names``, named when first needed (see arguments()).
+    named: dict[str, Any] | tuple[Any, ...]
+    names: tuple[str, ...]
     left: tuple[str, ...]  # the keys of _PREPARED nobody could read when it started
     url: str  # the call's URL as a str (decoded if it was bytes), unmasked
     target: _Target
@@ -845,10 +899,17 @@ class _Call:
     send: _Sender  # sends to the receivers of the family's signals, as they were last seen
     _secrets: Secrets | None
 
+    def arguments(self) -> dict[str, Any]:
+        """The call's arguments by name."""
+        named = self.named
+        if type(named) is not dict:
+            named = self.named = dict(zip(self.names, named, strict=True))
+        return named
+
     def secrets(self, prepared: Any) -> Secrets:
         """The secret values of the call and of ``prepared``, the request as sent."""
         if self._secrets is None:
-            found = request_secrets(self.named, prepared)
+            found = request_secrets(self.arguments(), prepared)
             for segment in self.target.hidden:  # secret path segments (/session/{token})
                 found.add_segment(segment)
             self._secrets = found
@@ -869,11 +930,11 @@ class _Call:
         if left and (reads is None or not reads.isdisjoint(left)):
             if "instance" in left and (reads is None or "instance" in reads):
                 target = self.target
-                rule = target.route.instance
+                rule = target.rule
                 assert rule is not None  # only a "body:" rule leaves it
-                self.payload["instance"] = _body_instance(self.named, rule, target.compiled)
+                self.payload["instance"] = _body_instance(self.arguments(), rule, target.compiled)
                 left = tuple(key for key in left if key != "instance")
-            self.left = _prepare(self.payload, self.named, self.url, reads, left)
+            self.left = _prepare(self.payload, self.arguments(), self.url, reads, left)
         return reads
 
 
@@ -891,6 +952,7 @@ class _HttpHook(Hook):
         self.release = register_http_gate(lambda: _GATE)
         _hooks_open.add(self)
         self.targets = advice.targets
+        self.names: tuple[str, ...] = ()  # the parameters inline() passes by value
 
     @property
     def gate(self) -> tuple[Any, ...] | None:
@@ -903,13 +965,58 @@ class _HttpHook(Hook):
             _forget_senders()
         super().close()
 
+    def inline(self, ctx: Inline) -> tuple[dict[str, Any], list[str]] | None:
+        """The listening form for ``Session.request``'s own parameter list.
+
+        The hook gets the verb, the URL and the other arguments' values as a
+        tuple, named (a dict built) only when something needs them by name:
+        a ``body:`` instance rule, a receiver reading ``params``... or the
+        secrets of a response view. A request to another host, or one that
+        sends nothing, is then passed on without a second call into the hook.
+        Any other parameter list takes the generic form.
+        """
+        if ctx.kind != "sync" or ctx.varargs or ctx.varkw:
+            return None
+        exprs = dict(ctx.named)
+        if "method" not in exprs or "url" not in exprs:
+            return None
+        self.names = tuple(name for name, _ in ctx.named)
+        values = "(" + "".join(f"{expr}, " for _, expr in ctx.named) + ")"
+        constants = {"_ew_hb": self.begin, "_ew_ha": self.after, "_ew_he": self.error}
+        lines = [
+            f"_ew_s = _ew_hb({ctx.self_expr}, {exprs['method']}, {exprs['url']}, {values})",
+            "if _ew_s is None:",
+            f"    return {ctx.call}",
+            "try:",
+            f"    _ew_r = {ctx.call}",
+            "except _ew_BaseException as _ew_x:",
+            "    _ew_he(_ew_s, _ew_x)",
+            "    raise",
+            "return _ew_ha(_ew_s, _ew_r)",
+        ]
+        return constants, lines
+
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
+        return self.begin(self_, named.get("method"), named.get("url"), named)
+
+    def _named(self, named: dict[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
+        """The call's arguments by name, from ``begin``'s ``named``."""
+        if type(named) is dict:
+            return named
+        return dict(zip(self.names, named, strict=True))
+
+    def begin(
+        self, self_: Any, verb: Any, url: Any, named: dict[str, Any] | tuple[Any, ...]
+    ) -> _Call | None:
+        """Send the pre signal of a request, if it is to the API; its state for ``after``.
+
+        ``named``: the call's arguments by name, or their values in the order
+        of :attr:`names` (from :meth:`inline`'s form).
+        """
         if _busy.get() or _muted.get() or (_scope._helper_keys and inside_helper()):
             return None
-        url = named.get("url")
-        verb = named.get("method")
         if type(url) is str and type(verb) is str:  # the usual call: its target may be known
             key = (verb, url)
             target = self.targets.get(key)
@@ -947,9 +1054,7 @@ class _HttpHook(Hook):
                 return None
         else:
             sender = requests.Session
-        route = target.route
-        compiled = target.compiled
-        family = route.family
+        family = target.family
         if instead in _FAMILY_SIGNALS:
             family = instead
         # Each value is masked here, before any receiver sees it, and only if
@@ -961,23 +1066,21 @@ class _HttpHook(Hook):
         if instance is _FROM_BODY:
             instance = _UNREAD
             if reads is None or "instance" in reads:  # else the body is left unparsed
-                instance = _body_instance(named, route.instance, compiled)  # type: ignore[arg-type]
-        payload: dict[str, Any] = {
-            "instance": instance,
-            "method": route.operation,
-            "http_method": target.verb,
-            "url": target.url,
-            "path": target.path,
-            "path_params": target.path_params.copy(),  # a receiver may change its own
-        }
+                rule = target.rule
+                assert rule is not None  # a body: rule
+                instance = _body_instance(self._named(named), rule, target.compiled)
+        payload = target.payload.copy()
+        payload["instance"] = instance
+        payload["path_params"] = target.path_params.copy()  # a receiver may change its own
         if reads is not None and reads.isdisjoint(_PREPARED):
             left = _PREPARED  # the common receiver: it reads none of them
         else:
+            named = self._named(named)
             left = _prepare(payload, named, url, reads)
         if instance is _UNREAD:
             del payload["instance"]
             left += ("instance",)
-        payload["route"] = route if compiled is not None else None
+        payload["route"] = target.route if target.compiled is not None else None
         token = _busy.set(True)
         try:
             send(_FAMILY_SIGNALS[family][0], sender, payload)
@@ -991,6 +1094,7 @@ class _HttpHook(Hook):
         call.payload = payload
         call.family = family
         call.named = named
+        call.names = self.names
         call.left = left
         call.url = url
         call.target = target
@@ -1034,9 +1138,10 @@ class _HttpHook(Hook):
                 payload["response"] = view
                 payload["result"] = view
             payload["status_code"] = status
-            if call.target.route.instance == "result" and (reads is None or "instance" in reads):
+            if call.target.rule == "result" and (reads is None or "instance" in reads):
                 # Reading a streamed body here would take it from the caller.
-                payload["instance"] = None if call.named.get("stream") else created_id(result)
+                stream = call.arguments().get("stream")
+                payload["instance"] = None if stream else created_id(result)
             call.send(post, call.sender, payload)
             return result
         finally:

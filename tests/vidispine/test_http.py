@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import linecache
 import logging
 import socket
 from collections.abc import Iterator
@@ -208,7 +209,6 @@ def test_a_sender_passes_the_names_read_that_the_payload_holds(weak: bool) -> No
 
 
 def test_no_sender_source_is_left_behind_after_the_last_unweave(stub: StubServer) -> None:
-    import linecache
 
     def audit_line(sender: Any, method: str, url: str, **unread: Any) -> None:
         pass
@@ -1219,6 +1219,38 @@ def test_bodies_nobody_reads_are_not_masked_and_not_sent(
     assert audit_lines == [("setItemMetadata", url), ("setItemMetadata", url)]
     assert masking_calls == []
     assert json.loads(stub.seen[0].body) == {"password": "s3cret"}  # the request itself unchanged
+
+
+@pytest.mark.parametrize("weavings", [1, 2])
+def test_arguments_reach_receivers_masked_whichever_form_runs(
+    stub: StubServer, events: list[Any], weavings: int
+) -> None:
+    # One HTTP weaving gets its own listening form, passing the arguments by
+    # value; a second one on the same function makes the engine's general
+    # form run both, passing them by name. Receivers see the same either way,
+    # and after the second weaving goes, the first still reports.
+    document = {"userName": "alice", "password": "pw1"}
+    instrument_http(stub.api)
+    second = None
+    if weavings == 2:
+        second = instrument_http(stub.api, routes=[Route("GET", "/extra", "get", "getExtra")])
+    requests.post(f"{stub.api}/user?token=t0k", json=document, auth=("admin", "pw2"), timeout=5)
+
+    assert [e.signal for e in events] == [
+        signals.vidispine_pre_create,
+        signals.vidispine_post_create,
+    ]
+    pre, post = (e.kwargs for e in events)
+    assert pre["instance"] == "alice" and pre["method"] == "createUser"
+    assert pre["json"] == {"userName": "alice", "password": MASK}
+    assert pre["params"] == {"token": MASK}
+    assert post["response"].request.headers["Authorization"] == MASK
+    assert "pw1" not in post["response"].request.body.decode()
+    if second is not None:
+        second.unweave()
+        events.clear()
+        requests.post(f"{stub.api}/user", json=document, timeout=5)
+        assert [e.kwargs["json"] for e in events] == [{"userName": "alice", "password": MASK}] * 2
 
 
 def test_a_receiver_that_reads_a_body_gets_it_masked(
