@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from ._signals import Signal
+from ._signals import Signal, send_lines
 from ._weaving import (
     Advice,
     Frame,
@@ -841,21 +841,7 @@ class _EmitHook(Hook):
         def emit(signal: Any, sig: str, send: str, arguments: str) -> list[str]:
             if not isinstance(signal, Signal) or advice.robust:
                 return [f"{send}(_ew_snd, {arguments})"]
-            return [
-                f"_ew_f = {sig}._generation.held",
-                "if _ew_f is not None:",
-                "    for _ew_c in _ew_f:",
-                f"        _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
-                "else:",
-                f"    _ew_f = {sig}._generation.flat",
-                "    if _ew_f is None:",
-                f"        {sig}.send(_ew_snd, {arguments})",
-                "    else:",
-                "        for _ew_g in _ew_f:",
-                "            _ew_c = _ew_g()",
-                "            if _ew_c is not None:",
-                f"                _ew_c(signal={sig}, sender=_ew_snd, {arguments})",
-            ]
+            return send_lines(sig, "_ew_snd", arguments)
 
         lines = [
             f"_ew_snd = {sender}",

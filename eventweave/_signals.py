@@ -1142,3 +1142,35 @@ else:
 def watch_token() -> int:
     """A token for :meth:`Signal._watch_as`, unique among every signal's watchers."""
     return next(_tokens)
+
+
+def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
+    """Source lines sending on a signal as a person would write it, for generated code.
+
+    ``signal`` and ``sender`` are expressions (a local name or a compiled-in
+    constant), ``arguments`` the literal keywords (``"method=method,
+    url=url"``, or ``""``). While every receiver is sync and hears every
+    sender, the lines loop over the tuple the signal publishes (see the
+    module docstring) and call each receiver with ``signal=``, ``sender=``
+    and those keywords: no ``send()`` frame, no keyword dict. Otherwise they
+    call ``send``. Nothing else reads a generation's tuples: this is where
+    generated code learns how. The lines use the local names ``_ew_f``,
+    ``_ew_g`` and ``_ew_c``.
+    """
+    keywords = f", {arguments}" if arguments else ""
+    call = f"_ew_c(signal={signal}, sender={sender}{keywords})"
+    return [
+        f"_ew_f = {signal}._generation.held",
+        "if _ew_f is not None:",
+        "    for _ew_c in _ew_f:",
+        f"        {call}",
+        "else:",
+        f"    _ew_f = {signal}._generation.flat",
+        "    if _ew_f is None:",
+        f"        {signal}.send({sender}{keywords})",
+        "    else:",
+        "        for _ew_g in _ew_f:",
+        "            _ew_c = _ew_g()",
+        "            if _ew_c is not None:",
+        f"                {call}",
+    ]

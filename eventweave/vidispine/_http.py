@@ -35,6 +35,7 @@ from .._advice import (
     is_silent,
     marker_host,
 )
+from .._signals import send_lines
 from .._weaving import Advice, Hook, Site, Weaving, weave
 from .._weaving._codegen import Inline
 from . import _scope
@@ -815,11 +816,11 @@ def _forget_senders() -> None:
 def _sender(reads: frozenset[str] | None) -> _Sender:
     """``send(signal, sender, payload)``: :func:`_send` for receivers reading ``reads``.
 
-    For a known set of names, the receivers are called as a person would
-    write it, ``receiver(signal=signal, sender=sender, method=method,
-    url=url)``, when the payload holds every name read: no keyword dict is
-    built, none unpacked. Otherwise (and for a signal whose receivers are not
-    a plain tuple) it is :func:`_send`, which sends the same.
+    For a known set of names, when the payload holds every name read, the
+    receivers are called as a person would write it (see
+    :func:`eventweave._signals.send_lines`): ``receiver(signal=signal,
+    sender=sender, method=method, url=url)``, no keyword dict built or
+    unpacked. Otherwise it is :func:`_send`, which sends the same.
     """
     if reads is None:
         return partial(_send, reads=None)
@@ -834,26 +835,14 @@ def _write_sender(keys: tuple[str, ...]) -> _Sender:
     # Only names of _PAYLOAD_KEYS are written into the source.
     assert all(key in _PAYLOAD_KEYS for key in keys)
     present = " and ".join(f"{key!r} in payload" for key in keys) or "True"
-    values = "".join(f"    {key} = payload[{key!r}]\n" for key in keys)
-    call = "receiver(signal=signal, sender=sender" + "".join(f", {k}={k}" for k in keys) + ")"
+    values = [f"{key} = payload[{key!r}]" for key in keys]
+    loop = send_lines("signal", "sender", ", ".join(f"{key}={key}" for key in keys))
+    body = [*values, *loop, "return"]
     source = (
         "def send(signal, sender, payload):\n"
-        f"  if {present}:\n"
-        f"{values}"
-        "    generation = signal._generation\n"
-        "    held = generation.held\n"
-        "    if held is not None:\n"
-        "      for receiver in held:\n"
-        f"        {call}\n"
-        "      return\n"
-        "    flat = generation.flat\n"
-        "    if flat is not None:\n"
-        "      for get in flat:\n"
-        "        receiver = get()\n"
-        "        if receiver is not None:\n"
-        f"          {call}\n"
-        "      return\n"
-        "  _send(signal, sender, payload, reads)\n"
+        f"    if {present}:\n"
+        + "".join(f"        {line}\n" for line in body)
+        + "    _send(signal, sender, payload, reads)\n"
     )
     namespace: dict[str, Any] = {"_send": _send, "reads": frozenset(keys)}
     filename = f"<eventweave vidispine sender {', '.join(keys) or '(no names)'}>"
@@ -901,9 +890,7 @@ class _Call:
 
     def arguments(self) -> dict[str, Any]:
         """The call's arguments by name."""
-        named = self.named
-        if type(named) is not dict:
-            named = self.named = dict(zip(self.names, named, strict=True))
+        named = self.named = _by_name(self.names, self.named)
         return named
 
     def secrets(self, prepared: Any) -> Secrets:
@@ -936,6 +923,13 @@ class _Call:
                 left = tuple(key for key in left if key != "instance")
             self.left = _prepare(self.payload, self.arguments(), self.url, reads, left)
         return reads
+
+
+def _by_name(names: tuple[str, ...], named: dict[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
+    """A call's arguments by name: ``named`` itself, or its values named after ``names``."""
+    if type(named) is dict:
+        return named
+    return dict(zip(names, named, strict=True))
 
 
 _TARGETS_KEPT = 1024
@@ -1000,12 +994,6 @@ class _HttpHook(Hook):
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
         return self.begin(self_, named.get("method"), named.get("url"), named)
-
-    def _named(self, named: dict[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
-        """The call's arguments by name, from ``begin``'s ``named``."""
-        if type(named) is dict:
-            return named
-        return dict(zip(self.names, named, strict=True))
 
     def begin(
         self, self_: Any, verb: Any, url: Any, named: dict[str, Any] | tuple[Any, ...]
@@ -1078,14 +1066,14 @@ class _HttpHook(Hook):
             if reads is None or "instance" in reads:  # else the body is left unparsed
                 rule = target.rule
                 assert rule is not None  # a body: rule
-                instance = _body_instance(self._named(named), rule, target.compiled)
+                instance = _body_instance(_by_name(self.names, named), rule, target.compiled)
         payload = target.payload.copy()
         payload["instance"] = instance
         payload["path_params"] = target.path_params.copy()  # a receiver may change its own
         if reads is not None and reads.isdisjoint(_PREPARED):
             left = _PREPARED  # the common receiver: it reads none of them
         else:
-            named = self._named(named)
+            named = _by_name(self.names, named)
             left = _prepare(payload, named, url, reads)
         if instance is _UNREAD:
             del payload["instance"]
