@@ -277,7 +277,7 @@ class _Ids:
     As unique as a random UUID across processes and hosts (64 random bits
     per process), at a tenth of the cost of drawing one per event. A forked
     child draws its own prefix: at once where Python's fork hooks run, and
-    on its first :meth:`check` where they do not (a server that forks its
+    on its first :meth:`next` where they do not (a server that forks its
     workers from C, as uWSGI does by default).
     """
 
@@ -285,18 +285,17 @@ class _Ids:
         self.renew()
 
     def renew(self) -> None:
-        # One tuple, replaced whole: a thread drawing an id meanwhile uses one
-        # prefix with its own counter, never a prefix with another's counter.
-        self.pid = os.getpid()
-        self.drawn = (os.urandom(8).hex(), itertools.count())
-
-    def check(self) -> None:
-        """Draw a new prefix if this is no longer the process that drew the last one."""
-        if os.getpid() != self.pid:
-            self.renew()
+        # The pid, the prefix and its counter in one tuple, replaced whole: a
+        # thread drawing an id meanwhile pairs a prefix with its own counter,
+        # and never takes the parent's prefix for this process's.
+        self.state = (os.getpid(), os.urandom(8).hex(), itertools.count())
 
     def next(self) -> str:
-        prefix, counter = self.drawn
+        """A new id; first a new prefix if this is not the process that drew the last one."""
+        pid, prefix, counter = self.state
+        if pid != os.getpid():  # a system call: less than a tenth of encoding an entry
+            self.renew()
+            pid, prefix, counter = self.state
         return f"{prefix}{next(counter):016x}"
 
 
@@ -362,7 +361,6 @@ def encode(item: Snapshot, pid: int, dumps: Callable[[Any], str] = _dumps) -> di
     from ``os.urandom`` once per process, and a counter.
     """
     path, sender, when, payload = item
-    _IDS.check()  # a system call: less than a tenth of the rest
     try:
         sender_field = sender_path(sender)
     except Exception:

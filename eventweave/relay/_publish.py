@@ -42,16 +42,23 @@ __all__ = ["Relay"]
 logger = logging.getLogger("eventweave")
 
 BATCH = 500
-"""Entries per pipeline: large enough to amortise a round trip, small enough to bound a retry."""
+"""Entries per batch: large enough to amortise a round trip, small enough to bound a retry."""
 
-# One command per batch: the server appends every entry, in order, as one
-# atomic step (a connection lost midway writes all of the batch or none), and
-# answers once. Far cheaper for the publisher than a pipeline of XADDs, whose
-# commands are each built, framed and answered one by one. ARGV: MAXLEN (''
-# for none), the host and pid every entry of a relay shares, then each
-# entry's id, signal, sender, time and payload; the fields are written in
-# FIELDS order.
+# One command per batch: the server appends every entry, in order, in one
+# step no other client's command interleaves with, and answers once. Far
+# cheaper for the publisher than a pipeline of XADDs, whose commands are each
+# built, framed and answered one by one. A connection lost meanwhile does not
+# stop the script; a command failing inside it (memory full) keeps what was
+# written before it, and the retried batch writes those entries again with
+# the same ids. ``redis.replicate_commands()`` is needed before Redis 7 where
+# ``lua-replicate-commands`` is off, which refuses a write after ``XADD *``
+# (not deterministic): there it lets every XADD of the batch run; Redis 7
+# always replicates commands, and later versions may drop the function.
+# ARGV: MAXLEN ('' for none), the host and pid every entry of a relay
+# shares, then each entry's id, signal, sender, time and payload; the fields
+# are written in FIELDS order.
 _XADD_ALL = """
+if redis.replicate_commands then redis.replicate_commands() end
 local maxlen, host, pid = ARGV[1], ARGV[2], ARGV[3]
 local count = 0
 for i = 4, #ARGV, 5 do

@@ -7,6 +7,8 @@ import math
 import os
 import random
 import re
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -66,7 +68,8 @@ def test_a_woven_call_s_args_and_kwargs_are_captured_as_they_were() -> None:
     for _ in range(2):
         kwargs: dict[str, Any] = {}
         items = [1]
-        named = {"args": (2, "EUR"), "kwargs": kwargs, "nested": (1, items), "amount": 2}
+        args = (2, "EUR")
+        named = {"args": args, "kwargs": kwargs, "nested": (1, items), "amount": 2}
         copied = snapshot(named)
         kwargs["late"] = True
         items.append(2)
@@ -77,7 +80,7 @@ def test_a_woven_call_s_args_and_kwargs_are_captured_as_they_were() -> None:
             "amount": 2,
         }
         # a tuple of plain values cannot change: kept as it is, not copied
-        assert copied["args"] is named["args"]
+        assert copied["args"] is args
     secret = snapshot({"args": ("ann",), "kwargs": {"password": "hunter2"}})
     masked = {"args": ["ann"], "kwargs": {"password": eventweave.MASK}}
     assert json.loads(json.dumps(secret)) == masked
@@ -161,6 +164,34 @@ def test_a_child_forked_without_python_s_fork_hooks_draws_its_own_ids(
     assert child[0][:16] != parent[:16]
     assert child[0][16:] == "0" * 16  # a new prefix starts its own count
     assert len({each[:16] for each in child}) == 1
+
+
+def test_a_thread_drawing_while_the_child_draws_its_prefix_never_gets_the_parent_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two publishers in a worker forked from C: while one draws the new
+    # prefix (os.urandom may let another thread run), the other must not
+    # take the parent's prefix and counter, whose ids the parent also writes.
+    item = ("m:s", None, 0.0, {})
+    parent = encode(item, 1)["id"][:16]
+    real = os.urandom
+    drawing = threading.Event()
+
+    def slow(n: int) -> bytes:
+        drawing.set()
+        time.sleep(0.05)
+        return real(n)
+
+    monkeypatch.setattr(os, "getpid", lambda: -23456)
+    monkeypatch.setattr(os, "urandom", slow)
+    ids: list[str] = []
+    other = threading.Thread(target=lambda: ids.append(encode(item, 1)["id"]))
+    other.start()
+    assert drawing.wait(5)
+    ids += [encode(item, 1)["id"] for _ in range(3)]
+    other.join(5)
+    assert len(ids) == 4
+    assert all(each[:16] != parent for each in ids)
 
 
 def test_the_time_is_written_as_datetime_writes_it() -> None:

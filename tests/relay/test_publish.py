@@ -501,6 +501,28 @@ def test_a_server_refusing_scripts_gets_the_same_entries_from_a_pipeline(
     assert "refuses scripts" in caplog.text
 
 
+def test_a_server_not_replicating_script_commands_gets_every_entry_once() -> None:
+    import redis
+
+    # Before Redis 7, a script whose commands are not replicated one by one
+    # may not write after "XADD *" (not deterministic): without asking for
+    # command replication, the first entry of a batch was written on every
+    # retry and the rest never.
+    with RedisServer(options=["--lua-replicate-commands", "no"]) as server:
+        with Relay(server.url) as relay:
+            relay.forward(order_paid)
+            for n in range(5):
+                order_paid.send(Shop, n=n)
+            assert relay.flush(timeout=30)
+            stats = relay.stats()
+        admin = redis.Redis(port=server.port)
+        written = entries(admin)
+        admin.close()
+    assert [json.loads(entry["payload"])["n"] for entry in written] == list(range(5))
+    assert stats["published"] == 5
+    assert stats["errors"] == 0
+
+
 def test_a_failure_in_the_emitting_call_is_counted_never_raised(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
