@@ -600,6 +600,13 @@ class Emit(Advice):
         self.robust = bool(robust)
         self.redact = frozenset(redact)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("pre", "post", "error"):
+            # A signal set late (a plan's, when bound): the gate kept for the
+            # ones before goes with them, and does not keep them alive.
+            self.__dict__.pop("_own_gate", None)
+        object.__setattr__(self, name, value)
+
     def _key(self) -> tuple[Any, ...]:
         return (
             type(self),
@@ -801,8 +808,9 @@ class _EmitHook(Hook):
             return "_ew_MASK" if name in secret else name
 
         call, self_expr = ctx.call, ctx.self_expr
+        fixed: Any = None
         if spec.fixed_sender is not None:
-            constants["_ew_fixed"] = spec.fixed_sender
+            fixed = constants["_ew_fixed"] = spec.fixed_sender
             sender = "_ew_fixed"
         elif site.kind == "method" and self_expr != "None":
             sender = f"_ew_type({self_expr})"
@@ -813,8 +821,10 @@ class _EmitHook(Hook):
                 f"({self_expr} if _ew_isinstance({self_expr}, _ew_type) else _ew_type({self_expr}))"
             )
         else:
-            constants["_ew_fixed"] = site.sender_of(None)
+            fixed = constants["_ew_fixed"] = site.sender_of(None)
             sender = "_ew_fixed"
+        if ctx.weak and fixed is not None and not isinstance(fixed, types.ModuleType):
+            return None  # it may lead back to the function: the generic path holds it
 
         args_items = [value(n) for n in positional]
         if ctx.varargs:

@@ -1595,10 +1595,25 @@ def test_a_gate_is_kept_only_under_the_signals_it_was_made_from() -> None:
         if event == "call" and frame.f_code is advice_module._gate_of.__code__:
             advice.pre = second
 
+    profiler = sys.getprofile()
     sys.setprofile(set_pre_while_the_gate_is_made)
     try:
         made = advice._gate()
     finally:
-        sys.setprofile(None)
+        sys.setprofile(profiler)
     assert made == (first,)
     assert advice._gate() == (second,)  # made again for the signal set meanwhile
+
+
+def test_a_signal_replaced_on_an_advice_is_not_kept_alive_by_its_gate() -> None:
+    import weakref
+
+    first = Signal()
+    advice = Emit(first)
+    assert advice._gate() == (first,)
+    gone = weakref.ref(first)
+    advice.pre = Signal()  # a plan binding its own signal late
+    del first
+    gc.collect()
+    assert gone() is None
+    assert advice._gate() == (advice.pre,)

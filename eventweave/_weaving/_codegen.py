@@ -290,6 +290,10 @@ class Inline:
     varkw: str | None
     generic: tuple[str, ...]
     kind: str = "sync"
+    # The form belongs to a function that owns its switch (``@emits``): the
+    # collector does not look inside code objects, so an object compiled in
+    # must not lead back to the function (a module may: it outlives it).
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -737,6 +741,7 @@ def forms_for(
             varkw=shape.varkw,
             generic=tuple(body),
             kind=kind,
+            weak=weak,
         )
         plan = inline(context) if inline is not None and kind in ("sync", "async") else None
         if plan is not None:

@@ -969,7 +969,7 @@ class _HttpHook(Hook):
         sends nothing, is then passed on without a second call into the hook.
         Any other parameter list takes the generic form.
         """
-        if ctx.kind != "sync" or ctx.varargs or ctx.varkw:
+        if ctx.kind != "sync" or ctx.varargs or ctx.varkw or ctx.weak:
             return None
         exprs = dict(ctx.named)
         if "method" not in exprs or "url" not in exprs:

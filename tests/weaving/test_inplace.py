@@ -495,3 +495,35 @@ def test_a_function_decorated_with_emits_can_be_collected(signals: tuple[Signal,
     gc.collect()
     assert ref() is None
     assert not signals[0]._watchers  # nothing left watching the signal
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["listening", "idle"])
+def test_an_emits_function_whose_sender_holds_it_can_be_collected(
+    signals: tuple[Signal, ...], listening: bool
+) -> None:
+    import weakref
+
+    class Step:
+        """A sender= object that keeps the function it sends for."""
+
+        run: Any = None
+
+    def make() -> Any:
+        owner = Step()
+
+        @emits(*signals, sender=owner)
+        def step(name: str) -> str:
+            return name
+
+        owner.run = step
+        with capture(*signals) as events:
+            step("once")  # its listening form was built and used
+        assert events and events[0].sender is owner
+        if not listening:
+            step("idle")
+        return weakref.ref(step), weakref.ref(owner)
+
+    ref, owner = make()
+    gc.collect()
+    assert ref() is None
+    assert owner() is None
