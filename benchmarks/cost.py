@@ -398,7 +398,8 @@ def _psygnal(n: int) -> Any:
 
 
 def _classes_module(n: int, name: str) -> types.ModuleType:
-    """A module of ``n`` classes, each with its own ``pay``; the previous run's module is dropped.
+    """A module of ``n`` classes, each with its own ``pay``, nothing woven; the previous run's
+    module is dropped.
 
     Only one run's classes stay alive: otherwise every run would leave
     thousands of classes behind, and the garbage collector, walking them
@@ -422,7 +423,6 @@ def growth() -> list[Growth]:
 
     def weave_pairs(n: int, using: Emit = advice) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
-        eventweave.unweave_all()
         pairs = [(getattr(module, f"C{i}"), "pay") for i in range(n)]
 
         def run() -> None:
@@ -433,7 +433,6 @@ def growth() -> list[Growth]:
 
     def weave_strings(n: int) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
-        eventweave.unweave_all()
         targets = [f"{module.__name__}:C{i}.pay" for i in range(n)]
 
         def run() -> None:
@@ -449,14 +448,12 @@ def growth() -> list[Growth]:
 
     def unweave(n: int) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
-        eventweave.unweave_all()
         for i in range(n):
             weave((getattr(module, f"C{i}"), "pay"), advice)
         return eventweave.unweave_all
 
     def mark(n: int) -> Callable[[], None]:
         module = _classes_module(n, f"bench_grow_{next(counter)}")
-        eventweave.unweave_all()
         for i in range(n):
             weave((getattr(module, f"C{i}"), "pay"), advice)
         pairs = [(getattr(module, f"C{i}"), "pay") for i in range(n)]
