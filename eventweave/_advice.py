@@ -14,6 +14,8 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from ._foreign import NAMES as _FOREIGN_NAMES
+from ._foreign import view_of
 from ._signals import Signal, send_lines
 from ._weaving import (
     Advice,
@@ -849,9 +851,17 @@ class _EmitHook(Hook):
         common = f"method=_ew_method, args=_ew_a, kwargs=_ew_k{by_name}"
 
         def emit(signal: Any, sig: str, send: str, arguments: str) -> list[str]:
-            if not isinstance(signal, Signal) or advice.robust:
+            if advice.robust:
                 return [f"{send}(_ew_snd, {arguments})"]
-            return send_lines(sig, "_ew_snd", arguments)
+            if isinstance(signal, Signal):
+                return send_lines(sig, "_ew_snd", arguments)
+            view = view_of(signal)
+            if view is None:
+                return [f"{send}(_ew_snd, {arguments})"]
+            # Django's or blinker's send, run as that library runs it.
+            constants[f"{sig}_view"] = view
+            constants.update(_FOREIGN_NAMES)
+            return view.lines(f"{sig}_view", sig, "_ew_snd", arguments, send)
 
         lines = [
             f"_ew_snd = {sender}",

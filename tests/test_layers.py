@@ -18,6 +18,7 @@ RANK = {
     "_version": 0,
     "_weaving": 1,
     "_advice": 2,
+    "_foreign": 2,  # how a listening form sends on Django's and blinker's signals
     "eventweave": 2,  # the front door re-exports the three above
     "portal": 3,
     "vidispine": 3,
