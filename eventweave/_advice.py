@@ -861,7 +861,7 @@ class _EmitHook(Hook):
             # Django's or blinker's send, run as that library runs it.
             constants[f"{sig}_view"] = view
             constants.update(_FOREIGN_NAMES)
-            return view.lines(f"{sig}_view", sig, "_ew_snd", arguments, send)
+            return view.lines(f"{sig}_view", sig, "_ew_snd", arguments)
 
         lines = [
             f"_ew_snd = {sender}",

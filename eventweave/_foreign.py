@@ -14,7 +14,9 @@ receivers in ``send``'s own order with ``send``'s own arguments: Django's
 ``signal=``/``sender=`` keywords, blinker's positional sender. Django looks
 every receiver up before calling the first; blinker looks each up when its
 turn comes: so does the form. Anything
-``send`` decides per call takes ``send`` itself:
+``send`` decides per call takes ``send`` itself, and so does a signal
+whose ``send`` is patched on the object (a test's
+``mock.patch.object(signal, "send")``):
 
 - Django: a receiver for particular senders, an async receiver, a dead weak
   receiver (``send`` prunes it), or a ``Signal`` subclass overriding ``send``
@@ -82,7 +84,14 @@ class View:
     def made(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
-    def lines(self, view: str, signal: str, sender: str, arguments: str, send: str) -> list[str]:
+    def lines(self, view: str, signal: str, sender: str, arguments: str) -> list[str]:
+        """Source lines sending ``arguments`` (literal keywords) on ``signal`` from ``sender``.
+
+        ``view`` and ``signal`` name this view and its signal in the generated
+        code, which binds the names of :data:`NAMES` too. ``send`` is looked
+        up on the signal when called, so that a patched ``send`` (a test's
+        mock) is the one called.
+        """
         raise NotImplementedError
 
 
@@ -113,7 +122,7 @@ class DjangoView(View):
             getters.append(_getter(entry[1]))
         return (entries, tuple(getters))
 
-    def lines(self, view: str, signal: str, sender: str, arguments: str, send: str) -> list[str]:
+    def lines(self, view: str, signal: str, sender: str, arguments: str) -> list[str]:
         keywords = f", {arguments}" if arguments else ""
         return [
             f"_ew_s = {view}.state",
@@ -124,11 +133,14 @@ class DjangoView(View):
             # skip it.
             "_ew_f = _ew_s[1]",
             "if _ew_f is not None:",
-            "    _ew_f = _ew_tuple(_ew_map(_ew_call, _ew_f))",
-            "    if None in _ew_f:",  # died since the check: send() prunes it
+            f"    if 'send' in {signal}.__dict__:",  # patched on the signal: called
             "        _ew_f = None",
+            "    else:",
+            "        _ew_f = _ew_tuple(_ew_map(_ew_call, _ew_f))",
+            "        if None in _ew_f:",  # died since the check: send() prunes it
+            "            _ew_f = None",
             "if _ew_f is None:",
-            f"    {send}({sender}{keywords})",
+            f"    {signal}.send({sender}{keywords})",
             "else:",
             "    for _ew_c in _ew_f:",
             f"        _ew_c(signal={signal}, sender={sender}{keywords})",
@@ -169,15 +181,15 @@ class BlinkerView(View):
             getters.append(getter)
         return (seen, tuple(getters), values)
 
-    def lines(self, view: str, signal: str, sender: str, arguments: str, send: str) -> list[str]:
+    def lines(self, view: str, signal: str, sender: str, arguments: str) -> list[str]:
         keywords = f", {arguments}" if arguments else ""
         return [
             f"_ew_s = {view}.state",
             f"if _ew_s[0] != _ew_tuple(_ew_map(_ew_id, {signal}.receivers.values())):",
             f"    _ew_s = {view}.refresh()",
             "_ew_f = _ew_s[1]",
-            f"if _ew_f is None or {signal}.is_muted:",
-            f"    {send}({sender}{keywords})",
+            f"if _ew_f is None or {signal}.is_muted or 'send' in {signal}.__dict__:",
+            f"    {signal}.send({sender}{keywords})",
             "else:",
             # Each receiver is looked up when its turn comes, as send()'s
             # generator does: one that died meanwhile was disconnected by its
@@ -223,6 +235,7 @@ def view_of(signal: Any) -> View | None:
             or kind._live_receivers is not base._live_receivers
             or not isinstance(getattr(signal, "receivers", None), list)
             or not hasattr(signal, "_dead_receivers")
+            or not hasattr(signal, "__dict__")
         ):
             return None
         return DjangoView(signal, none_id)
@@ -236,6 +249,7 @@ def view_of(signal: Any) -> View | None:
             or not isinstance(getattr(signal, "receivers", None), dict)
             or not isinstance(getattr(signal, "_by_sender", None), dict)
             or not isinstance(getattr(signal, "is_muted", None), bool)
+            or not hasattr(signal, "__dict__")
             or not hasattr(base_module, "ANY_ID")
             or not hasattr(base_module, "iscoroutinefunction")
         ):

@@ -13,6 +13,7 @@ import gc
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import blinker
 import django.dispatch
@@ -355,3 +356,22 @@ def test_a_strong_receiver_disconnected_is_released_by_the_next_call(
     calls = names(recorder.take())
     assert sorted(calls[:2]) == ["kept", "strong"]
     assert calls[2:] == ["kept"]
+
+
+def test_a_send_patched_on_the_signal_is_called(
+    kind: str, woven: tuple[Any, Any, Recorder]
+) -> None:
+    # A test mocking the signal's send sees the woven call's events, as it
+    # would see the same send() written by hand.
+    pre, post, recorder = woven
+    receiver = recorder.make("r", blinker_style=kind == "blinker")
+    pre.connect(receiver)
+    post.connect(receiver)
+    Invoice().pay(2)  # the listening form is built and its views made
+    assert len(recorder.take()) == 2
+    with mock.patch.object(pre, "send") as send:
+        assert Invoice().pay(2) == 6
+    send.assert_called_once_with(Invoice, instance=2, **PAYLOAD)
+    assert names(recorder.take()) == ["r"]  # the post signal's, not patched
+    Invoice().pay(2)
+    assert names(recorder.take()) == ["r", "r"]
