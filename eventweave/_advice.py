@@ -855,13 +855,18 @@ class _EmitHook(Hook):
                 return [f"{send}(_ew_snd, {arguments})"]
             if isinstance(signal, Signal):
                 return send_lines(sig, "_ew_snd", arguments)
+            # Django's or blinker's send, run as that library runs it; else
+            # the signal's send, looked up at the call as code written by
+            # hand does (a test may patch it).
             view = view_of(signal)
-            if view is None:
-                return [f"{send}(_ew_snd, {arguments})"]
-            # Django's or blinker's send, run as that library runs it.
+            lines = None
+            if view is not None:
+                lines = view.lines(f"{sig}_view", sig, "_ew_snd", arguments)
+            if lines is None:
+                return [f"{sig}.send(_ew_snd, {arguments})"]
             constants[f"{sig}_view"] = view
             constants.update(_FOREIGN_NAMES)
-            return view.lines(f"{sig}_view", sig, "_ew_snd", arguments)
+            return lines
 
         lines = [
             f"_ew_snd = {sender}",

@@ -1173,4 +1173,8 @@ def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
         "            _ew_c = _ew_g()",
         "            if _ew_c is not None:",
         f"                {call}",
+        # A weak receiver is not kept alive by the frame while the rest of
+        # the woven call runs: the body may drop it, and send() would not
+        # call it afterwards.
+        "        _ew_c = None",
     ]
