@@ -167,11 +167,12 @@ class _Generation:
         # The keyword arguments some receiver can read (see Signal._names_read).
         self.reads: frozenset[str] | object | None = _NOT_KNOWN
         # Getters of every receiver, when all are sync and hear every sender
-        # and each getter returns the receiver itself; else None.
+        # and each getter returns the receiver itself, and ``held`` is None;
+        # else None.
         self.flat: tuple[Callable[[], Any], ...] | None = None
         # The receivers themselves, when ``flat`` would do and each of them was
         # connected with weak=False (its entry holds it): no reference to
-        # follow per call.
+        # follow per call. ``flat`` is None then.
         self.held: tuple[Callable[..., Any], ...] | None = None
         # Plans of senders that have receivers of their own (None until
         # built); None when no receiver is connected for a particular sender.
@@ -201,8 +202,10 @@ def _filled(entries: Iterable[_Receiver]) -> _Generation:
         generation.flat = tuple(get for get, _ in sync)
         if all(anyway):
             held = tuple(get() for get in generation.flat)
-            if None not in held:  # none died meanwhile
+            # None died meanwhile (tested by identity: a receiver's __eq__ is its own).
+            if not any(receiver is None for receiver in held):
                 generation.held = held
+                generation.flat = None  # one or the other: generated code tests flat first
     generation.default = (tuple(sync), tuple(async_))
     return generation
 
@@ -1160,21 +1163,21 @@ def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
     keywords = f", {arguments}" if arguments else ""
     call = f"_ew_c(signal={signal}, sender={sender}{keywords})"
     return [
-        f"_ew_f = {signal}._generation.held",
+        f"_ew_f = {signal}._generation.flat",
         "if _ew_f is not None:",
-        "    for _ew_c in _ew_f:",
-        f"        {call}",
-        "else:",
-        f"    _ew_f = {signal}._generation.flat",
-        "    if _ew_f is None:",
-        f"        {signal}.send({sender}{keywords})",
-        "    else:",
-        "        for _ew_g in _ew_f:",
-        "            _ew_c = _ew_g()",
-        "            if _ew_c is not None:",
-        f"                {call}",
+        "    for _ew_g in _ew_f:",
+        "        _ew_c = _ew_g()",
+        "        if _ew_c is not None:",
+        f"            {call}",
         # A weak receiver is not kept alive by the frame while the rest of
         # the woven call runs: the body may drop it, and send() would not
         # call it afterwards.
-        "        _ew_c = None",
+        "    _ew_c = None",
+        "else:",
+        f"    _ew_f = {signal}._generation.held",
+        "    if _ew_f is None:",
+        f"        {signal}.send({sender}{keywords})",
+        "    else:",
+        "        for _ew_c in _ew_f:",
+        f"            {call}",
     ]

@@ -1013,3 +1013,29 @@ def test_watchers_hear_a_collected_receiver_pruned() -> None:
     gc.collect()
     assert heard == [True, False]
     assert not sig.receivers
+
+
+def test_a_receiver_whose_eq_cannot_take_none_is_sent_to() -> None:
+    # Receivers are only ever compared by identity.
+    calls: list[str] = []
+
+    class Handler:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __eq__(self, other: object) -> bool:
+            if other is None:
+                raise TypeError("a handler is compared with handlers only")
+            return self is other
+
+        __hash__ = object.__hash__
+
+        def __call__(self, **named: Any) -> None:
+            calls.append(self.name)
+
+    signal = Signal()
+    handler = Handler("audit")
+    signal.connect(handler, weak=False)
+    signal.send(object)
+    signal.send(object)
+    assert calls == ["audit", "audit"]
