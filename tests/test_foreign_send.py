@@ -587,3 +587,19 @@ def test_a_parameter_named_like_blinkers_own_keyword_is_kept_from_receivers() ->
     signal.send(Jobs, n=1, _async_wrapper=None)
     assert "_async_wrapper" not in got[0]
     assert got[0] - {"args", "kwargs", "instance", "method"} == got[1]
+
+
+def test_a_send_patched_on_a_signal_sent_through_its_send_is_called() -> None:
+    # A caching Django signal is always sent through its send(): the one on
+    # the object at the call, as code written by hand would find it.
+    signal = django.dispatch.Signal(use_caching=True)
+    recorder = Recorder()
+    receiver = recorder.make("r")
+    signal.connect(receiver)
+    weave((Invoice, "pay"), Emit(signal))
+    Invoice().pay(2)
+    assert names(recorder.take()) == ["r"]
+    with mock.patch.object(signal, "send") as send:
+        Invoice().pay(2)
+    send.assert_called_once_with(Invoice, instance=2, **PAYLOAD)
+    assert recorder.take() == []
