@@ -714,13 +714,16 @@ _PREPARED: tuple[str, ...] = ("params", "headers", "json", "data")
 # signals' receivers it was worked out for (each change of receivers publishes
 # a new state).
 _Sender = Callable[[Any, Any, dict[str, Any]], None]
-_Reading = tuple[frozenset[str] | None, _Sender]
+# (names read or None, their sender, whether they leave every _PREPARED key unread)
+_Reading = tuple[frozenset[str] | None, _Sender, bool]
 _unions: dict[str, tuple[object, object, object, _Reading]] = {}
 
 
 def _reading(family: str) -> _Reading:
     """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read,
-    and the function sending a payload to such receivers (see :func:`_sender`)."""
+    the function sending a payload to such receivers (see :func:`_sender`), and
+    whether none of them reads a key of ``_PREPARED`` (worked out once here,
+    not per request)."""
     pre, post = _FAMILY_SIGNALS[family]
     failed = _signals.vidispine_failed
     known = _unions.get(family)
@@ -736,7 +739,7 @@ def _reading(family: str) -> _Reading:
     before, after, failing = pre._names_read(), post._names_read(), failed._names_read()
     if before is not None and after is not None and failing is not None:
         names = before | after | failing
-    reading = (names, _sender(names))
+    reading = (names, _sender(names), names is not None and names.isdisjoint(_PREPARED))
     _unions[family] = (*states, reading)
     return reading
 
@@ -912,7 +915,7 @@ class _Call:
         when it started.
         """
         self.reading = _reading(self.family)
-        reads, self.send = self.reading
+        reads, self.send, _ = self.reading
         left = self.left
         if left and (reads is None or not reads.isdisjoint(left)):
             if "instance" in left and (reads is None or "instance" in reads):
@@ -1059,7 +1062,7 @@ class _HttpHook(Hook):
             reading = known[3]
         else:
             reading = _reading(family)
-        reads, send = reading
+        reads, send, unprepared = reading
         instance = target.instance
         if instance is _FROM_BODY:
             instance = _UNREAD
@@ -1070,7 +1073,7 @@ class _HttpHook(Hook):
         payload = target.payload.copy()
         payload["instance"] = instance
         payload["path_params"] = target.path_params.copy()  # a receiver may change its own
-        if reads is not None and reads.isdisjoint(_PREPARED):
+        if unprepared:
             left = _PREPARED  # the common receiver: it reads none of them
         else:
             named = _by_name(self.names, named)
