@@ -110,11 +110,14 @@ class DjangoView(View):
             return (seen, None, entries)  # send() prunes them
         getters: list[Callable[[], Any]] = []
         for entry in entries:
-            # Django 4.2: ((key, sender key), receiver); 5: ..., is_async).
-            if not isinstance(entry, tuple) or len(entry) not in (2, 3):
+            # Django 4.2: ((key, sender key), receiver); 5: ..., is_async);
+            # 6: ..., sender_ref, is_async), sender_ref None for any sender.
+            if not isinstance(entry, tuple) or len(entry) not in (2, 3, 4):
                 return (seen, None, entries)
-            if len(entry) == 3 and entry[2]:
+            if len(entry) >= 3 and entry[-1]:
                 return (seen, None, entries)  # async: send() gathers them after the others
+            if len(entry) == 4 and entry[2] is not None:
+                return (seen, None, entries)  # for particular senders
             key = entry[0]
             if not isinstance(key, tuple) or len(key) != 2 or key[1] != self.none_id:
                 return (seen, None, entries)  # for particular senders
