@@ -65,6 +65,16 @@ class Recorder:
         return calls
 
 
+def woven_with_one_receiver(signal: Any) -> Recorder:
+    """``Invoice.pay`` woven on ``signal``, which has one receiver, ``"r"``."""
+    recorder = Recorder()
+    receiver = recorder.make("r", blinker_style=isinstance(signal, blinker.Signal))
+    recorder.kept.append(receiver)
+    signal.connect(receiver)
+    weave((Invoice, "pay"), Emit(signal))
+    return recorder
+
+
 PAYLOAD = {"method": "pay", "args": (2, "EUR"), "kwargs": {}, "amount": 2, "currency": "EUR"}
 
 
@@ -166,10 +176,7 @@ def test_a_receiver_connected_or_disconnected_between_calls_is_seen(
 
 def test_mute_signals_style_assignment_is_seen_at_once() -> None:
     signal = django.dispatch.Signal()
-    recorder = Recorder()
-    receiver = recorder.make("r")
-    signal.connect(receiver)
-    weave((Invoice, "pay"), Emit(signal))
+    recorder = woven_with_one_receiver(signal)
     Invoice().pay(2)
     assert names(recorder.take()) == ["r"]
     saved, signal.receivers = signal.receivers, []
@@ -317,10 +324,7 @@ def test_blinker_coroutine_receivers_fail_as_send_fails() -> None:
 
 def test_a_muted_blinker_signal_calls_nobody() -> None:
     signal = blinker.Signal()
-    recorder = Recorder()
-    receiver = recorder.make("r", blinker_style=True)
-    signal.connect(receiver)
-    weave((Invoice, "pay"), Emit(signal))
+    recorder = woven_with_one_receiver(signal)
     with signal.muted():
         Invoice().pay(2)
     assert recorder.take() == []
@@ -338,10 +342,7 @@ def test_a_signal_class_overriding_send_gets_its_send_called(kind: str) -> None:
             return super().send(sender, **named)
 
     signal = Counting()
-    recorder = Recorder()
-    receiver = recorder.make("r", blinker_style=kind == "blinker")
-    signal.connect(receiver)
-    weave((Invoice, "pay"), Emit(signal))
+    recorder = woven_with_one_receiver(signal)
     Invoice().pay(2)
     assert sent == [Invoice]
     assert names(recorder.take()) == ["r"]
@@ -435,10 +436,7 @@ def test_a_receiver_swapped_under_one_dispatch_uid_for_an_equal_one_is_the_one_c
 def test_a_caching_django_signal_is_sent_by_its_own_send() -> None:
     # Model signals cache receivers per sender: that cache is send()'s.
     signal = django.dispatch.Signal(use_caching=True)
-    recorder = Recorder()
-    receiver = recorder.make("r")
-    signal.connect(receiver)
-    weave((Invoice, "pay"), Emit(signal))
+    recorder = woven_with_one_receiver(signal)
     Invoice().pay(2)
     assert names(recorder.take()) == ["r"]
     assert Invoice in signal.sender_receivers_cache
@@ -593,10 +591,7 @@ def test_a_send_patched_on_a_signal_sent_through_its_send_is_called() -> None:
     # A caching Django signal is always sent through its send(): the one on
     # the object at the call, as code written by hand would find it.
     signal = django.dispatch.Signal(use_caching=True)
-    recorder = Recorder()
-    receiver = recorder.make("r")
-    signal.connect(receiver)
-    weave((Invoice, "pay"), Emit(signal))
+    recorder = woven_with_one_receiver(signal)
     Invoice().pay(2)
     assert names(recorder.take()) == ["r"]
     with mock.patch.object(signal, "send") as send:
