@@ -271,12 +271,19 @@ class Relay:
         return forward_event
 
     def _make_room(self) -> bool:
-        # Called by emitting threads when the buffer is full.
+        # Called by emitting threads when the buffer looked full. The
+        # emitting check reads ``incoming`` then ``outgoing``: events the
+        # publisher moved from one to the other in between were counted
+        # twice (up to a batch). Read the other way round, an event moved
+        # meanwhile is counted once or not at all: below the limit then, the
+        # buffer has room.
+        if len(self._outgoing) + len(self._incoming) < self.buffer:
+            return True
         if self.on_full == "block":
             drained = self._drained
             with drained:
                 while not self._closing:
-                    if len(self._incoming) + len(self._outgoing) < self.buffer:
+                    if len(self._outgoing) + len(self._incoming) < self.buffer:
                         return True
                     if self._idle:
                         self._wake.set()
@@ -327,6 +334,10 @@ class Relay:
                 self._wake.wait(backoff * random.uniform(0.5, 1.0))
                 continue
             if self._closing:
+                if self._incoming:
+                    # Appended after this pass took the buffer's events and
+                    # before close() set the flag: published before stopping.
+                    continue
                 self._notify_drained()
                 return
             self._wake.clear()

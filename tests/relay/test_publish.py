@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from relay_fixtures import Shop, entries, order_paid, order_refunded, payloads
 import eventweave
 from eventweave import Emit, rest
 from eventweave.relay import Relay
-from eventweave.relay._entry import FIELDS
+from eventweave.relay._entry import FIELDS, encode
 from eventweave.relay._server import RedisServer, free_port
 from eventweave.vidispine import signals as vidispine_signals
 
@@ -293,6 +294,39 @@ def test_a_full_buffer_drops_the_newest_events_and_counts_them() -> None:
         relay.close()
     finally:
         server.close()
+
+
+def test_events_moving_to_the_publisher_during_the_check_do_not_fill_the_buffer() -> None:
+    # The emitting call reads the buffer's two queues one after the other;
+    # the publisher moving events from the first to the second in between
+    # counted them twice, and an event was dropped from a buffer with room
+    # (one in ten closes of a 1,000-event relay lost one). Here the move
+    # happens at that very moment on every check, deterministically: the
+    # publisher thread is stopped and the first queue moves its events
+    # itself whenever its length is read.
+    relay = Relay(f"redis://127.0.0.1:{free_port()}/0", buffer=3)
+    relay._abandon = True
+    relay._wake.set()
+    relay._thread.join(10)
+    outgoing = relay._outgoing
+
+    class MovedWhileCounted(collections.deque):  # type: ignore[type-arg]
+        def __len__(self) -> int:
+            counted = super().__len__()
+            while super().__len__():
+                outgoing.append(encode(self[0], os.getpid()))
+                self.popleft()
+            return counted
+
+    relay._incoming = MovedWhileCounted()
+    relay.forward(order_paid)
+    for n in range(3):
+        order_paid.send(Shop, n=n)
+    assert relay.stats()["dropped"] == 0
+    assert [json.loads(fields["payload"])["n"] for fields in outgoing] == [0, 1, 2]
+    order_paid.send(Shop, n=3)  # now it is full
+    assert relay.stats()["dropped"] == 1
+    relay.close(timeout=0.1)
 
 
 def test_on_full_block_makes_the_emitting_call_wait_for_room() -> None:
