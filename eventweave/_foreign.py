@@ -228,9 +228,9 @@ NAMES: dict[str, Any] = {
     "_ew_call": _call,
     "_ew_id": id,
     "_ew_len": len,
-    "_ew_isinstance": isinstance,
 }
-"""What the lines of :meth:`View.lines` read besides the view and the signal."""
+"""What the lines of :meth:`View.lines` read besides the view, the signal and
+the builtins every generated form has (``_ew_isinstance``)."""
 
 
 def view_of(signal: Any) -> View | None:

@@ -256,7 +256,10 @@ class Relay:
 
         def forward_event(signal: object = None, sender: object = None, **named: Any) -> None:
             try:
-                if len(incoming) + len(outgoing) >= limit and not relay._make_room():
+                # ``outgoing`` first: an event the publisher moves from
+                # ``incoming`` meanwhile is counted once or not at all, never
+                # twice (a buffer with room would look full).
+                if len(outgoing) + len(incoming) >= limit and not relay._make_room():
                     return
                 append((path, sender, now(), snapshot(named)))
                 if relay._idle:
@@ -271,14 +274,8 @@ class Relay:
         return forward_event
 
     def _make_room(self) -> bool:
-        # Called by emitting threads when the buffer looked full. The
-        # emitting check reads ``incoming`` then ``outgoing``: events the
-        # publisher moved from one to the other in between were counted
-        # twice (up to a batch). Read the other way round, an event moved
-        # meanwhile is counted once or not at all: below the limit then, the
-        # buffer has room.
-        if len(self._outgoing) + len(self._incoming) < self.buffer:
-            return True
+        # Called by emitting threads when the buffer is full (counted as in
+        # forward_event: ``outgoing`` first).
         if self.on_full == "block":
             drained = self._drained
             with drained:
