@@ -233,6 +233,28 @@ _EMPTY.reads = frozenset()  # shared by every signal without receivers: never wo
 """The generation of a signal nobody listens to (shared: nothing to fill in)."""
 
 
+class _Epoch:
+    """``now`` is a new object whenever any signal publishes a new generation.
+
+    What is worked out from several signals' receivers (the names the
+    receivers of an HTTP family can read) is kept with the epoch it was
+    worked out in: one identity test then tells it still holds, instead of
+    one per signal. Read ``now`` before reading the generations: a change is
+    published (its generation set) before the epoch moves.
+    """
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = object()
+
+    def moved(self) -> None:
+        self.now = object()  # never an int: two threads adding one could write the same
+
+
+epoch = _Epoch()
+
+
 def _plan_for(entries: Iterable[_Receiver], sender_key: Hashable) -> _Plan:
     sync: list[_Slot] = []
     async_: list[_Slot] = []
@@ -514,6 +536,7 @@ class Signal:
         finally:
             self._changing -= 1
         self._generation = _Generation() if entries else _EMPTY
+        epoch.moved()
         if was_listening != bool(entries):
             for watcher in list(self._watchers.values()):
                 watcher()
@@ -613,6 +636,7 @@ class Signal:
         self._dead_receivers = True
         if self._entries:
             self._generation = _Generation()
+            epoch.moved()
         self._prune_if_dead()
 
     def _prune_if_dead(self) -> None:

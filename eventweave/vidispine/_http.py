@@ -30,11 +30,13 @@ from .._advice import (
     MASK,
     _foreign_marks,
     _muted,
+    _runtime,
     _silent_classes_seen,
     function_markers,
     is_silent,
     marker_host,
 )
+from .._signals import epoch as _epoch
 from .._signals import send_lines
 from .._weaving import Advice, Hook, Site, Weaving, weave
 from .._weaving._codegen import Inline
@@ -687,14 +689,17 @@ class _Target:
         self.family = route.family
         self.rule = route.instance
         # The start of every payload for this target, in the order receivers
-        # see it; "instance" and "path_params" are set per request.
+        # see it. Per request, "instance" is set when a "body:" rule reads it,
+        # and "path_params" is replaced by a copy when a receiver can read it
+        # (so that one changing its own changes nothing here).
         self.payload: dict[str, Any] = {
-            "instance": None,
+            "instance": None if instance is _FROM_BODY else instance,
             "method": route.operation,
             "http_method": verb,
             "url": url,
             "path": path,
-            "path_params": None,
+            "path_params": path_params,
+            "route": route if compiled is not None else None,
         }
 
     def __repr__(self) -> str:
@@ -710,37 +715,33 @@ _DEFAULT_TABLE: tuple[_Compiled, ...] = tuple(_compile(route) for route in ROUTE
 _PREPARED: tuple[str, ...] = ("params", "headers", "json", "data")
 
 
-# Per family: the union below with its sender, and the states of the three
-# signals' receivers it was worked out for (each change of receivers publishes
-# a new state).
+# Per family: the union below with its sender, and the epoch of the signals'
+# receivers it was worked out in (see eventweave._signals.epoch: any change of
+# any signal's receivers moves it).
 _Sender = Callable[[Any, Any, dict[str, Any]], None]
-# (names read or None, their sender, whether they leave every _PREPARED key unread)
+# (names read or None, their sender, whether they leave path_params and every
+# _PREPARED key unread)
 _Reading = tuple[frozenset[str] | None, _Sender, bool]
-_unions: dict[str, tuple[object, object, object, _Reading]] = {}
+_unions: dict[str, tuple[object, _Reading]] = {}
 
 
-def _reading(family: str) -> _Reading:
+def _reading(family: str, now: object) -> _Reading:
     """What the receivers of ``family``'s signals and of ``vidispine_failed`` can read,
     the function sending a payload to such receivers (see :func:`_sender`), and
-    whether none of them reads a key of ``_PREPARED`` (worked out once here,
-    not per request)."""
+    whether none of them reads a key of ``_PREPARED``: worked out once per
+    epoch, not per request. ``now``: the epoch, read before this call."""
+    known = _unions.get(family)
+    if known is not None and known[0] is now:
+        return known[1]
     pre, post = _FAMILY_SIGNALS[family]
     failed = _signals.vidispine_failed
-    known = _unions.get(family)
-    if (
-        known is not None
-        and known[0] is pre._generation
-        and known[1] is post._generation
-        and known[2] is failed._generation
-    ):
-        return known[3]
-    states = (pre._generation, post._generation, failed._generation)
     names: frozenset[str] | None = None
     before, after, failing = pre._names_read(), post._names_read(), failed._names_read()
     if before is not None and after is not None and failing is not None:
         names = before | after | failing
-    reading = (names, _sender(names), names is not None and names.isdisjoint(_PREPARED))
-    _unions[family] = (*states, reading)
+    unprepared = names is not None and names.isdisjoint(_PREPARED) and "path_params" not in names
+    reading = (names, _sender(names), unprepared)
+    _unions[family] = (now, reading)
     return reading
 
 
@@ -868,6 +869,7 @@ class _Call:
         "names",
         "payload",
         "reading",
+        "seen",
         "send",
         "sender",
         "target",
@@ -888,6 +890,7 @@ class _Call:
     url: str  # the call's URL as a str (decoded if it was bytes), unmasked
     target: _Target
     reading: _Reading  # what the receivers could read, as last seen
+    seen: object  # the epoch of receivers ``reading`` was worked out in
     send: _Sender  # sends to the receivers of the family's signals, as they were last seen
     _secrets: Secrets | None
 
@@ -914,7 +917,8 @@ class _Call:
         A receiver connected while the request ran may read what nobody could
         when it started.
         """
-        self.reading = _reading(self.family)
+        now = self.seen = _epoch.now
+        self.reading = _reading(self.family, now)
         reads, self.send, _ = self.reading
         left = self.left
         if left and (reads is None or not reads.isdisjoint(left)):
@@ -925,6 +929,9 @@ class _Call:
                 self.payload["instance"] = _body_instance(self.arguments(), rule, target.compiled)
                 left = tuple(key for key in left if key != "instance")
             self.left = _prepare(self.payload, self.arguments(), self.url, reads, left)
+        shared = self.target.path_params
+        if self.payload.get("path_params") is shared and (reads is None or "path_params" in reads):
+            self.payload["path_params"] = shared.copy()  # not copied when the request started
         return reads
 
 
@@ -1006,7 +1013,9 @@ class _HttpHook(Hook):
         ``named``: the call's arguments by name, or their values in the order
         of :attr:`names` (from :meth:`inline`'s form).
         """
-        if _busy.get() or _muted.get() or (_scope._helper_keys and inside_helper()):
+        if _busy.get() or (_scope._helper_keys and inside_helper()):
+            return None
+        if _runtime.rare and _muted.get():  # only muted() sets it, and makes it rare
             return None
         if type(url) is str and type(verb) is str:  # the usual call: its target may be known
             key = (verb, url)
@@ -1051,40 +1060,30 @@ class _HttpHook(Hook):
         # Each value is masked here, before any receiver sees it, and only if
         # a receiver can read it; a masker returns what it was given, unparsed,
         # when it cannot hold a secret.
-        pre, post = _FAMILY_SIGNALS[family]
-        known = _unions.get(family)  # _reading(family), its common case without a call
-        if (
-            known is not None
-            and known[0] is pre._generation
-            and known[1] is post._generation
-            and known[2] is _signals.vidispine_failed._generation
-        ):
-            reading = known[3]
-        else:
-            reading = _reading(family)
+        now = _epoch.now
+        known = _unions.get(family)  # _reading(family, now), its common case without a call
+        reading = known[1] if known is not None and known[0] is now else _reading(family, now)
         reads, send, unprepared = reading
-        instance = target.instance
-        if instance is _FROM_BODY:
-            instance = _UNREAD
-            if reads is None or "instance" in reads:  # else the body is left unparsed
-                rule = target.rule
-                assert rule is not None  # a body: rule
-                instance = _body_instance(_by_name(self.names, named), rule, target.compiled)
         payload = target.payload.copy()
-        payload["instance"] = instance
-        payload["path_params"] = target.path_params.copy()  # a receiver may change its own
         if unprepared:
-            left = _PREPARED  # the common receiver: it reads none of them
+            left = _PREPARED  # the common receiver: it reads none of them, nor path_params
         else:
             named = _by_name(self.names, named)
             left = _prepare(payload, named, url, reads)
-        if instance is _UNREAD:
-            del payload["instance"]
-            left += ("instance",)
-        payload["route"] = target.route if target.compiled is not None else None
+            if reads is None or "path_params" in reads:
+                payload["path_params"] = target.path_params.copy()
+        if target.instance is _FROM_BODY:
+            if reads is None or "instance" in reads:  # else the body is left unparsed
+                rule = target.rule
+                assert rule is not None  # a body: rule
+                named = _by_name(self.names, named)
+                payload["instance"] = _body_instance(named, rule, target.compiled)
+            else:
+                del payload["instance"]
+                left += ("instance",)
         token = _busy.set(True)
         try:
-            send(pre, sender, payload)
+            send(_FAMILY_SIGNALS[family][0], sender, payload)
         except BaseException:
             _busy.reset(token)
             raise
@@ -1100,6 +1099,7 @@ class _HttpHook(Hook):
         call.url = url
         call.target = target
         call.reading = reading
+        call.seen = now
         call.send = send
         call._secrets = None
         return call
@@ -1109,19 +1109,9 @@ class _HttpHook(Hook):
             return result
         call: _Call = state
         try:
-            pre, post = _FAMILY_SIGNALS[call.family]
-            known = _unions.get(call.family)  # _reading(call.family) is call.reading
-            if (
-                known is not None
-                and known[3] is call.reading
-                and known[0] is pre._generation
-                and known[1] is post._generation
-                and known[2] is _signals.vidispine_failed._generation
-            ):
-                # Receivers unchanged since the request started: the payload is complete.
-                reads = call.reading[0]
-            else:
-                reads = call.reads()
+            post = _FAMILY_SIGNALS[call.family][1]
+            # Receivers unchanged since the request started: the payload is complete.
+            reads = call.reading[0] if call.seen is _epoch.now else call.reads()
             if not isinstance(result, requests.Response):
                 call.send(post, call.sender, {"result": result, **call.payload})
                 return result
@@ -1187,7 +1177,6 @@ def _report(call: _Call, exception: BaseException | None, payload: dict[str, Any
         )
 
 
-_UNREAD: Any = object()  # an instance nobody reads yet: not worked out
 _FROM_BODY: Any = object()  # a target's instance that a "body:key" rule reads per request
 
 

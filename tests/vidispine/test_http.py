@@ -610,6 +610,28 @@ def test_a_receiver_changing_path_params_does_not_change_the_next_request(
     assert stub.seen[-1].path == "/API/item/VX-7"
 
 
+def test_a_receiver_connected_during_the_request_changes_only_its_own_path_params(
+    stub: StubServer,
+) -> None:
+    # Nobody read path_params when the request started, so none was copied
+    # then: the receiver connected meanwhile still gets a copy of its own.
+    got: list[dict[str, str]] = []
+
+    def meddles(sender: Any, path_params: dict[str, str], **unread: Any) -> None:
+        got.append(dict(path_params))
+        path_params["item"] = "VX-666"
+
+    instrument_http(stub.api)
+    with connected_during_the_request(
+        signals.vidispine_pre_get, signals.vidispine_post_get, meddles
+    ):
+        requests.get(f"{stub.api}/item/VX-7", timeout=5)
+    with signals.vidispine_post_get.connected_to(meddles):
+        requests.get(f"{stub.api}/item/VX-7", timeout=5)
+
+    assert got == [{"item": "VX-7"}, {"item": "VX-7"}]
+
+
 def test_a_marker_set_between_two_requests_to_the_same_url_is_honoured(
     stub: StubServer, events: list[Any]
 ) -> None:
