@@ -1039,3 +1039,41 @@ def test_a_receiver_whose_eq_cannot_take_none_is_sent_to() -> None:
     signal.send(object)
     signal.send(object)
     assert calls == ["audit", "audit"]
+
+
+def test_every_change_of_receivers_moves_the_epoch(sig: Signal) -> None:
+    # What is worked out from several signals' receivers is kept with the
+    # epoch it was worked out in (the HTTP instrumentation's names read): a
+    # change that left the epoch where it was would leave it stale.
+    from eventweave._signals import epoch
+
+    def listener(sender: Any, **named: Any) -> None:
+        pass
+
+    def other(sender: Any, **named: Any) -> None:
+        pass
+
+    seen = [epoch.now]
+
+    def moved() -> bool:
+        seen.append(epoch.now)
+        return seen[-1] is not seen[-2]
+
+    sig.connect(listener)
+    assert moved()
+    sig.connect(other, weak=False)
+    assert moved()
+    sig.disconnect(other)
+    assert moved()
+    saved = sig.receivers
+    sig.receivers = []
+    assert moved()
+    sig.receivers = saved
+    assert moved()
+    Signal().connect(other, weak=False)  # any signal's change moves it
+    assert moved()
+    del listener
+    gc.collect()
+    assert moved()
+    sig.send(None)
+    assert not moved()  # sending changes nothing
