@@ -653,6 +653,7 @@ class _Target:
         "family",
         "hidden",
         "instance",
+        "known",
         "operation",
         "path",
         "path_params",
@@ -662,6 +663,7 @@ class _Target:
         "secret",
         "url",
         "verb",
+        "with_result",
     )
 
     def __init__(
@@ -688,6 +690,11 @@ class _Target:
         self.operation = route.operation
         self.family = route.family
         self.rule = route.instance
+        self.with_result = route.instance == "result"  # the instance is in the response
+        # (epoch, reading): _reading(family, epoch) for this target's own family,
+        # one tuple so that threads setting it never pair one's epoch with
+        # another's reading.
+        self.known: tuple[object, Any] = (None, None)  # (epoch, _Reading) once worked out
         # The start of every payload for this target, in the order receivers
         # see it. Per request, "instance" is set when a "body:" rule reads it,
         # and "path_params" is replaced by a copy when a receiver can read it
@@ -719,9 +726,10 @@ _PREPARED: tuple[str, ...] = ("params", "headers", "json", "data")
 # receivers it was worked out in (see eventweave._signals.epoch: any change of
 # any signal's receivers moves it).
 _Sender = Callable[[Any, Any, dict[str, Any]], None]
-# (names read or None, their sender, whether they leave path_params and every
-# _PREPARED key unread)
-_Reading = tuple[frozenset[str] | None, _Sender, bool]
+# (names read or None; their sender; whether they leave path_params and every
+# _PREPARED key unread; whether they leave "result" and "response" unread; the
+# family's pre and post signals)
+_Reading = tuple[frozenset[str] | None, _Sender, bool, bool, Any, Any]
 _unions: dict[str, tuple[object, _Reading]] = {}
 
 
@@ -740,7 +748,8 @@ def _reading(family: str, now: object) -> _Reading:
     if before is not None and after is not None and failing is not None:
         names = before | after | failing
     unprepared = names is not None and names.isdisjoint(_PREPARED) and "path_params" not in names
-    reading = (names, _sender(names), unprepared)
+    unviewed = names is not None and "result" not in names and "response" not in names
+    reading = (names, _sender(names), unprepared, unviewed, pre, post)
     _unions[family] = (now, reading)
     return reading
 
@@ -835,19 +844,24 @@ def _sender(reads: frozenset[str] | None) -> _Sender:
     return found
 
 
+# Keys every payload holds from the start (see _Target.payload): a sender
+# reads them without asking first.
+_ALWAYS = frozenset({"method", "http_method", "url", "path", "path_params", "route"})
+
+
 def _write_sender(keys: tuple[str, ...]) -> _Sender:
     # Only names of _PAYLOAD_KEYS are written into the source.
     assert all(key in _PAYLOAD_KEYS for key in keys)
-    present = " and ".join(f"{key!r} in payload" for key in keys) or "True"
     values = [f"{key} = payload[{key!r}]" for key in keys]
     loop = send_lines("signal", "sender", ", ".join(f"{key}={key}" for key in keys))
-    body = [*values, *loop, "return"]
-    source = (
-        "def send(signal, sender, payload):\n"
-        f"    if {present}:\n"
-        + "".join(f"        {line}\n" for line in body)
-        + "    _send(signal, sender, payload, reads)\n"
-    )
+    body = [*values, *loop]
+    # A key some payloads lack (the pre signal's has no "result"): those go to
+    # _send, which sends what they hold.
+    present = " and ".join(f"{key!r} in payload" for key in keys if key not in _ALWAYS)
+    if present:
+        body = [f"if {present}:", *(f"    {line}" for line in body), "    return"]
+        body.append("_send(signal, sender, payload, reads)")
+    source = "def send(signal, sender, payload):\n" + "".join(f"    {line}\n" for line in body)
     namespace: dict[str, Any] = {"_send": _send, "reads": frozenset(keys)}
     filename = f"<eventweave vidispine sender {', '.join(keys) or '(no names)'}>"
     # Kept for tracebacks through it (a receiver that raises): there are few.
@@ -858,8 +872,29 @@ def _write_sender(keys: tuple[str, ...]) -> _Sender:
     return send
 
 
+# What begin() hands to after() or error(): (the _busy token, sender, payload,
+# post signal, reading, the epoch it is of, target, the call's arguments,
+# the keys left unprepared, the URL as a str, family). A tuple, built and
+# taken apart in one instruction each on every request; a _Call is made of
+# it only where more than the common case is needed.
+_State = tuple[
+    "contextvars.Token[bool]",
+    Any,
+    dict[str, Any],
+    Any,
+    _Reading,
+    object,
+    _Target,
+    "dict[str, Any] | tuple[Any, ...]",
+    tuple[str, ...],
+    str,
+    str,
+]
+
+
 class _Call:
-    """One request being reported: what its post or failed signal needs."""
+    """One request being reported, beyond the common case: what its post or
+    failed signal needs (see _State)."""
 
     __slots__ = (
         "_secrets",
@@ -873,26 +908,26 @@ class _Call:
         "send",
         "sender",
         "target",
-        "token",
         "url",
     )
 
-    token: contextvars.Token[bool]
-    sender: Any
-    payload: dict[str, Any]
-    family: str
-    # The call's own arguments, kept to find its secrets and never sent: by
-    # name, or (from the hook's own listening form) their values in the order
-    # of ``names``, named when first needed (see arguments()).
-    named: dict[str, Any] | tuple[Any, ...]
-    names: tuple[str, ...]
-    left: tuple[str, ...]  # the keys of _PREPARED nobody could read when it started
-    url: str  # the call's URL as a str (decoded if it was bytes), unmasked
-    target: _Target
-    reading: _Reading  # what the receivers could read, as last seen
-    seen: object  # the epoch of receivers ``reading`` was worked out in
-    send: _Sender  # sends to the receivers of the family's signals, as they were last seen
-    _secrets: Secrets | None
+    def __init__(self, names: tuple[str, ...], state: _State) -> None:
+        _, sender, payload, _, reading, seen, target, named, left, url, family = state
+        self.sender = sender
+        self.payload = payload
+        self.reading = reading
+        self.seen = seen
+        self.target = target
+        self.named = named
+        self.left = left
+        self.url = url
+        self.family = family
+        # The call's own arguments, kept to find its secrets and never sent: by
+        # name, or (from the hook's own listening form) their values in the
+        # order of ``names``, named when first needed (see arguments()).
+        self.names = names
+        self.send: _Sender = self.reading[1]  # as the receivers were last seen
+        self._secrets: Secrets | None = None
 
     def arguments(self) -> dict[str, Any]:
         """The call's arguments by name."""
@@ -919,7 +954,7 @@ class _Call:
         """
         now = self.seen = _epoch.now
         self.reading = _reading(self.family, now)
-        reads, self.send, _ = self.reading
+        reads, self.send = self.reading[:2]
         left = self.left
         if left and (reads is None or not reads.isdisjoint(left)):
             if "instance" in left and (reads is None or "instance" in reads):
@@ -944,7 +979,6 @@ def _by_name(names: tuple[str, ...], named: dict[str, Any] | tuple[Any, ...]) ->
 
 _TARGETS_KEPT = 1024
 _URL_KEPT = 2048  # characters
-_new_call = object.__new__
 
 
 class _HttpHook(Hook):
@@ -1007,7 +1041,7 @@ class _HttpHook(Hook):
 
     def begin(
         self, self_: Any, verb: Any, url: Any, named: dict[str, Any] | tuple[Any, ...]
-    ) -> _Call | None:
+    ) -> _State | None:
         """Send the pre signal of a request, if it is to the API; its state for ``after``.
 
         ``named``: the call's arguments by name, or their values in the order
@@ -1017,10 +1051,12 @@ class _HttpHook(Hook):
             return None
         if _runtime.rare and _muted.get():  # only muted() sets it, and makes it rare
             return None
-        if type(url) is str and type(verb) is str:  # the usual call: its target may be known
-            key = (verb, url)
-            target = self.targets.get(key)
-            if target is None:
+        try:  # the usual call: its target is known (kept only for a verb of type str)
+            target = self.targets.get((verb, url)) if type(url) is str else None
+        except TypeError:  # a verb that cannot be hashed: requests' own error follows
+            target = None
+        if target is None:
+            if type(url) is str and type(verb) is str:
                 target = self.advice.target(verb, url)
                 if target is None:
                     return None
@@ -1029,17 +1065,17 @@ class _HttpHook(Hook):
                 if not target.secret and len(url) <= _URL_KEPT:
                     if len(self.targets) >= _TARGETS_KEPT:
                         self.targets.clear()
-                    self.targets[key] = target
-        else:
-            if isinstance(url, bytes):
-                url = url.decode("utf-8", "replace")
-            elif url is not None and not isinstance(url, str):
-                url = str(url)
-            if url is None or not isinstance(verb, (str, bytes)):
-                return None
-            target = self.advice.target(verb, url)
-            if target is None:
-                return None
+                    self.targets[verb, url] = target
+            else:
+                if isinstance(url, bytes):
+                    url = url.decode("utf-8", "replace")
+                elif url is not None and not isinstance(url, str):
+                    url = str(url)
+                if url is None or not isinstance(verb, (str, bytes)):
+                    return None
+                target = self.advice.target(verb, url)
+                if target is None:
+                    return None
         host = self.host
         if self.plain_host and not host.__dict__ and not _foreign_marks:
             instead = None  # a function without an attribute carries no marker
@@ -1054,16 +1090,24 @@ class _HttpHook(Hook):
                 return None
         else:
             sender = requests.Session
-        family = target.family
-        if instead in _FAMILY_SIGNALS:
+        # What the receivers can read: worked out once per epoch (any change
+        # of receivers moves it), kept on the target for its own family.
+        now = _epoch.now
+        if instead is None or instead not in _FAMILY_SIGNALS:
+            family = target.family
+            known = target.known
+            if known[0] is now:
+                reading = known[1]
+            else:
+                reading = _reading(family, now)
+                target.known = (now, reading)
+        else:
             family = instead
+            reading = _reading(family, now)
+        reads, send, unprepared, _, pre, post = reading
         # Each value is masked here, before any receiver sees it, and only if
         # a receiver can read it; a masker returns what it was given, unparsed,
         # when it cannot hold a secret.
-        now = _epoch.now
-        known = _unions.get(family)  # _reading(family, now), its common case without a call
-        reading = known[1] if known is not None and known[0] is now else _reading(family, now)
-        reads, send, unprepared = reading
         payload = target.payload.copy()
         if unprepared:
             left = _PREPARED  # the common receiver: it reads none of them, nor path_params
@@ -1083,75 +1127,76 @@ class _HttpHook(Hook):
                 left += ("instance",)
         token = _busy.set(True)
         try:
-            send(_FAMILY_SIGNALS[family][0], sender, payload)
+            send(pre, sender, payload)
         except BaseException:
             _busy.reset(token)
             raise
-        # Filled in here: cheaper than an __init__ call, on every request.
-        call = _new_call(_Call)
-        call.token = token
-        call.sender = sender
-        call.payload = payload
-        call.family = family
-        call.named = named
-        call.names = self.names
-        call.left = left
-        call.url = url
-        call.target = target
-        call.reading = reading
-        call.seen = now
-        call.send = send
-        call._secrets = None
-        return call
+        return (token, sender, payload, post, reading, now, target, named, left, url, family)
 
-    def after(self, state: Any, result: Any) -> Any:
+    def after(self, state: _State | None, result: Any) -> Any:
         if state is None:
             return result
-        call: _Call = state
+        token, sender, payload, post, reading, seen, target, _, _, _, _ = state
         try:
-            post = _FAMILY_SIGNALS[call.family][1]
-            # Receivers unchanged since the request started: the payload is complete.
-            reads = call.reading[0] if call.seen is _epoch.now else call.reads()
-            if not isinstance(result, requests.Response):
-                call.send(post, call.sender, {"result": result, **call.payload})
-                return result
-            payload = call.payload
-            status = result.status_code
-            if status >= 400:
-                payload["status_code"] = status
-                error: requests.HTTPError | None = None
-                # The view, and the error holding it, only for a receiver that can read them.
-                if reads is None or "response" in reads or "exception" in reads:
-                    view = ResponseView(result, call.lazy_secrets(result.request))
-                    payload["response"] = view
-                    if reads is None or "exception" in reads:
-                        kind = "Client" if status < 500 else "Server"
-                        message = (
-                            f"{status} {kind} Error: {result.reason} "
-                            f"for {payload['http_method']} {payload['url']}"
-                        )
-                        error = requests.HTTPError(message, response=view, request=view.request)
-                _report(call, error, payload)
-                return result
-            if reads is None or "result" in reads or "response" in reads:
+            # The common case: receivers unchanged since the request started (so
+            # the payload is complete), none reading the response itself, a
+            # success, an instance known from the URL or not read.
+            if (
+                seen is _epoch.now
+                and reading[3]
+                and isinstance(result, requests.Response)
+                and (not target.with_result or "instance" not in reading[0])  # type: ignore[operator]
+            ):
+                status = result.status_code
+                if status < 400:
+                    payload["status_code"] = status
+                    reading[1](post, sender, payload)
+                    return result
+            return self._after(_Call(self.names, state), post, result)
+        finally:
+            _busy.reset(token)
+
+    def _after(self, call: _Call, post: Any, result: Any) -> Any:
+        # Receivers unchanged since the request started: the payload is complete.
+        reads = call.reading[0] if call.seen is _epoch.now else call.reads()
+        if not isinstance(result, requests.Response):
+            call.send(post, call.sender, {"result": result, **call.payload})
+            return result
+        payload = call.payload
+        status = result.status_code
+        if status >= 400:
+            payload["status_code"] = status
+            error: requests.HTTPError | None = None
+            # The view, and the error holding it, only for a receiver that can read them.
+            if reads is None or "response" in reads or "exception" in reads:
                 view = ResponseView(result, call.lazy_secrets(result.request))
                 payload["response"] = view
-                payload["result"] = view
-            payload["status_code"] = status
-            if call.target.rule == "result" and (reads is None or "instance" in reads):
-                # Reading a streamed body here would take it from the caller.
-                stream = call.arguments().get("stream")
-                payload["instance"] = None if stream else created_id(result)
-            call.send(post, call.sender, payload)
+                if reads is None or "exception" in reads:
+                    kind = "Client" if status < 500 else "Server"
+                    message = (
+                        f"{status} {kind} Error: {result.reason} "
+                        f"for {payload['http_method']} {payload['url']}"
+                    )
+                    error = requests.HTTPError(message, response=view, request=view.request)
+            _report(call, error, payload)
             return result
-        finally:
-            _busy.reset(call.token)
+        if reads is None or "result" in reads or "response" in reads:
+            view = ResponseView(result, call.lazy_secrets(result.request))
+            payload["response"] = view
+            payload["result"] = view
+        payload["status_code"] = status
+        if call.target.rule == "result" and (reads is None or "instance" in reads):
+            # Reading a streamed body here would take it from the caller.
+            stream = call.arguments().get("stream")
+            payload["instance"] = None if stream else created_id(result)
+        call.send(post, call.sender, payload)
+        return result
 
-    def error(self, state: Any, exception: BaseException) -> None:
+    def error(self, state: _State | None, exception: BaseException) -> None:
         if state is None:
             return
-        call: _Call = state
         try:
+            call = _Call(self.names, state)
             if isinstance(exception, Exception):
                 reads = call.reads()
                 view: BaseException | None = None
@@ -1160,7 +1205,7 @@ class _HttpHook(Hook):
                     view = exception_view(exception, secrets)
                 _report(call, view, call.payload)
         finally:
-            _busy.reset(call.token)
+            _busy.reset(state[0])
 
 
 def _report(call: _Call, exception: BaseException | None, payload: dict[str, Any]) -> None:

@@ -1379,3 +1379,18 @@ def test_a_raised_exception_is_copied_only_for_a_receiver_reading_it(
 
     assert audit_lines == [expected]
     assert failure_views == views
+
+
+def test_a_bytes_verb_emits_and_an_unhashable_one_gets_requests_own_error(
+    stub: StubServer, events: list[Any]
+) -> None:
+    instrument_http(stub.api)
+    url = f"{stub.api}/item/VX-1"
+    with requests.Session() as session:
+        session.get(url, timeout=5)  # the str verb's target is kept
+        session.request(b"GET", url, timeout=5)  # type: ignore[arg-type]
+        with pytest.raises(AttributeError, match="upper"):
+            session.request(["GET"], url, timeout=5)  # type: ignore[arg-type]
+
+    assert [e.kwargs["http_method"] for e in events] == ["GET"] * 4
+    assert len(stub.seen) == 2
