@@ -12,6 +12,7 @@ are shown beside them.
 from __future__ import annotations
 
 import importlib
+import linecache
 import os
 import sys
 import types
@@ -83,9 +84,15 @@ def pay(self, amount, currency="EUR"):
 
 
 def fresh(source: str, module: str, **names: Any) -> dict[str, Any]:
-    """Run ``source`` as a module of its own (so weaving it in place touches nothing else)."""
+    """Run ``source`` as a module of its own (so weaving it in place touches nothing else).
+
+    Its source is kept where ``inspect`` finds it, as a module read from a
+    file has it: what eventweave does with a function depends on that.
+    """
     namespace: dict[str, Any] = {"__name__": module, **names}
-    exec(compile(source, f"<benchmark {module}>", "exec"), namespace)
+    filename = f"<benchmark {module}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
     return namespace
 
 

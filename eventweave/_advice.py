@@ -850,11 +850,13 @@ class _EmitHook(Hook):
         constants["_ew_method"] = site.name
         common = f"method=_ew_method, args=_ew_a, kwargs=_ew_k{by_name}"
 
-        def emit(signal: Any, sig: str, send: str, arguments: str) -> list[str]:
+        def emit(
+            signal: Any, sig: str, send: str, arguments: str, *, last: bool = False
+        ) -> list[str]:
             if advice.robust:
                 return [f"{send}(_ew_snd, {arguments})"]
             if isinstance(signal, Signal):
-                return send_lines(sig, "_ew_snd", arguments)
+                return send_lines(sig, "_ew_snd", arguments, last=last)
             # Django's or blinker's send, run as that library runs it; else
             # the signal's send, looked up at the call as code written by
             # hand does (a test may patch it).
@@ -893,6 +895,7 @@ class _EmitHook(Hook):
                 "_ew_postsig",
                 "_ew_post",
                 f"instance={post_instance}, {common}, result=_ew_r",
+                last=True,
             )
         lines.append("return _ew_r")
         return constants, lines

@@ -1171,7 +1171,7 @@ def watch_token() -> int:
     return next(_tokens)
 
 
-def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
+def send_lines(signal: str, sender: str, arguments: str, *, last: bool = False) -> list[str]:
     """Source lines sending on a signal as a person would write it, for generated code.
 
     ``signal`` and ``sender`` are expressions (a local name or a compiled-in
@@ -1182,7 +1182,8 @@ def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
     and those keywords: no ``send()`` frame, no keyword dict. Otherwise they
     call ``send``. Nothing else reads a generation's tuples: this is where
     generated code learns how. The lines use the local names ``_ew_f``,
-    ``_ew_g`` and ``_ew_c``.
+    ``_ew_g`` and ``_ew_c``. ``last``: nothing but a return follows them, so
+    the frame holds no receiver for long (see below).
     """
     keywords = f", {arguments}" if arguments else ""
     call = f"_ew_c(signal={signal}, sender={sender}{keywords})"
@@ -1196,7 +1197,7 @@ def send_lines(signal: str, sender: str, arguments: str) -> list[str]:
         # A weak receiver is not kept alive by the frame while the rest of
         # the woven call runs: the body may drop it, and send() would not
         # call it afterwards.
-        "    _ew_c = None",
+        *([] if last else ["    _ew_c = None"]),
         "else:",
         f"    _ew_f = {signal}._generation.held",
         "    if _ew_f is None:",

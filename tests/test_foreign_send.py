@@ -203,10 +203,12 @@ def test_a_dead_weak_receiver_is_skipped_and_pruned_as_send_does(
     assert len(pre.receivers) == 1
 
 
-def pair_dropping_each_other(signal: Any, recorder: Recorder) -> None:
+def pair_dropping_each_other(signal: Any, recorder: Recorder) -> dict[str, Any]:
     """Connect two weak receivers, each holding the only reference to the other.
 
-    Whichever is called first drops the other's last reference.
+    Whichever is called first drops the other's last reference. The caller
+    keeps what is returned until the send: the two are a cycle, which any
+    collection meanwhile (compiling a listening form, say) would take.
     """
     held: dict[str, Any] = {}
 
@@ -221,6 +223,7 @@ def pair_dropping_each_other(signal: Any, recorder: Recorder) -> None:
     held["x"], held["y"] = make("x", "y"), make("y", "x")
     signal.connect(held["x"])
     signal.connect(held["y"])
+    return held
 
 
 def test_a_receiver_dropping_anothers_last_reference_is_handled_as_send_does(kind: str) -> None:
@@ -230,13 +233,15 @@ def test_a_receiver_dropping_anothers_last_reference_is_handled_as_send_does(kin
     signal = new_signal(kind)
     weave((Invoice, "pay"), Emit(signal))
     recorder = Recorder()
-    pair_dropping_each_other(signal, recorder)
+    pair = pair_dropping_each_other(signal, recorder)
     Invoice().pay(2)
+    del pair
     assert len(recorder.take()) == expected
     # The same with the library's own send(), on a fresh pair.
     by_hand_signal = new_signal(kind)
-    pair_dropping_each_other(by_hand_signal, recorder)
+    pair = pair_dropping_each_other(by_hand_signal, recorder)
     by_hand_signal.send(Invoice, instance=2, **PAYLOAD)
+    del pair
     assert len(recorder.take()) == expected
 
 

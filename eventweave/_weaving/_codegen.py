@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .._signals import Signal, watch_token
+from . import _inline
 from ._hooks import Hook
 
 __all__ = [
@@ -510,6 +511,20 @@ def _template(
         if found is not None:
             _templates.move_to_end(key)
             return found
+    source, used = _source(params, freevars, kind, body, names)
+    outer = compile(source, "<eventweave template>", "exec", dont_inherit=True)
+    template = _compiled(outer, source, used, freevars)
+    with _compile_lock:
+        _templates[key] = template
+        while len(_templates) > _TEMPLATES_KEPT:
+            _templates.popitem(last=False)
+    return template
+
+
+def _source(
+    params: str, freevars: tuple[str, ...], kind: str, body: tuple[str, ...], names: frozenset[str]
+) -> tuple[str, list[str]]:
+    """The factory's source, and the constants it names (sorted)."""
     text = "\n".join(body)
     used = sorted(set(_NAME.findall(text)) & names)
     # A constant only read for an attribute (``_ew_sig._generation``) or passed
@@ -531,8 +546,13 @@ def _template(
     if freevars:
         lines.append("        " + ", ".join(freevars))  # never reached: keeps them free
     lines.append("    return _ew_woven")
-    source = "\n".join(lines) + "\n"
-    outer = compile(source, "<eventweave template>", "exec", dont_inherit=True)
+    return "\n".join(lines) + "\n", used
+
+
+def _compiled(
+    outer: types.CodeType, source: str, used: list[str], freevars: tuple[str, ...]
+) -> _Template:
+    """The template of a compiled factory module (see :func:`_source`)."""
     factory = next(c for c in outer.co_consts if isinstance(c, types.CodeType))
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
     if code.co_freevars != freevars:  # pragma: no cover - compiler invariant
@@ -543,18 +563,16 @@ def _template(
         for i, c in enumerate(code.co_consts)
         if type(c) is str and c.startswith(_PLACEHOLDER)
     }
-    template = _Template(
+    # A constant of code the compiler found unreachable (what follows a body
+    # that always raises) is not there to fill in.
+    kept = tuple(name for name in used if name in position)
+    return _Template(
         code,
         source,
         tuple(source.splitlines(True)),
-        tuple(used),
-        tuple(position[name] for name in used),
+        kept,
+        tuple(position[name] for name in kept),
     )
-    with _compile_lock:
-        _templates[key] = template
-        while len(_templates) > _TEMPLATES_KEPT:
-            _templates.popitem(last=False)
-    return template
 
 
 # filename -> (the source registered under it, how many live forms use it).
@@ -568,8 +586,13 @@ class Form:
     code: types.CodeType
     filename: str
     template: _Template
+    # Compiled under the function's own filename (its body runs in the form,
+    # see _inline): the source is the user's file, nothing to register.
+    own_file: bool = False
 
     def register(self) -> None:
+        if self.own_file:
+            return
         source = self.template.source
         with _compile_lock:
             _, count = _registered.get(self.filename, (source, 0))
@@ -578,6 +601,8 @@ class Form:
             linecache.cache[self.filename] = (len(source), None, lines, self.filename)
 
     def unregister(self) -> None:
+        if self.own_file:
+            return
         with _compile_lock:
             source, count = _registered.get(self.filename, ("", 0))
             if count > 1:
@@ -754,6 +779,12 @@ def forms_for(
             terms.append(f"_ew_g{index}.{_listening_attribute(obj)}")
         bypass = _returning(parts.call, kind) + (["return"] if kind == "asyncgen" else [])
         body = [f"if not ({' or '.join(terms)}):", *("    " + line for line in bypass), *body]
+    if kind == "sync" and bind is None and _runs_as(function, original):
+        found = _inline.body_of(original)
+        if found is not None:
+            form = _build_inlined(function, shape, body, constants, found, parts.call)
+            if form is not None:
+                return form
     return build(
         function,
         target=target,
@@ -764,6 +795,47 @@ def forms_for(
         body=body,
         constants=constants,
     )
+
+
+def _runs_as(function: types.FunctionType, original: Any) -> bool:
+    """Whether ``original``'s body would run the same as ``function``'s code (in place):
+    a copy of it, with its globals and closure."""
+    return (
+        type(original) is types.FunctionType
+        and original is not function
+        and original.__globals__ is function.__globals__
+        and original.__closure__ is function.__closure__
+        and original.__code__ is code_of(function)
+    )
+
+
+def _build_inlined(
+    function: types.FunctionType,
+    shape: Shape,
+    body: list[str],
+    constants: dict[str, Any],
+    found: _inline.Body,
+    call: str,
+) -> Form | None:
+    """The listening form ``body`` with the function's own body where it calls it (see
+    :mod:`._inline`), or None if ``body`` does not call it in the one place expected."""
+    freevars = function.__code__.co_freevars
+    params = _parts(shape, False, False).params
+    source, used = _source(params, freevars, "sync", tuple(body), frozenset(constants))
+    tree = _inline.splice(source, found, call)
+    if tree is None:
+        return None
+    outer = compile(tree, found.filename, "exec", flags=found.flags, dont_inherit=True)
+    template = _compiled(outer, "", used, freevars)
+    consts = _filled(template, constants)
+    own = code_of(function)
+    if sys.version_info >= (3, 11):
+        code = template.code.replace(
+            co_consts=consts, co_name=own.co_name, co_qualname=own.co_qualname
+        )
+    else:
+        code = template.code.replace(co_consts=consts, co_name=own.co_name)
+    return Form(code, found.filename, template, own_file=True)
 
 
 def _weakly(

@@ -853,7 +853,7 @@ def _write_sender(keys: tuple[str, ...]) -> _Sender:
     # Only names of _PAYLOAD_KEYS are written into the source.
     assert all(key in _PAYLOAD_KEYS for key in keys)
     values = [f"{key} = payload[{key!r}]" for key in keys]
-    loop = send_lines("signal", "sender", ", ".join(f"{key}={key}" for key in keys))
+    loop = send_lines("signal", "sender", ", ".join(f"{key}={key}" for key in keys), last=True)
     body = [*values, *loop]
     # A key some payloads lack (the pre signal's has no "result"): those go to
     # _send, which sends what they hold.

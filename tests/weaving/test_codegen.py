@@ -73,10 +73,17 @@ class RecordingHook(Hook):
 
 
 class Invoice:
+    # Each method returns before its end: a listening form calls it rather than
+    # running its body itself (see test_inline.py), so the generated source
+    # is what these tests see.
     def pay(self, amount: int, currency: str = "EUR") -> str:
+        if not amount:
+            return currency
         raise ValueError(f"cannot pay {amount} {currency}")
 
     def settle(self, amount: int) -> int:
+        if amount < 0:
+            return 0
         return amount
 
 
