@@ -29,6 +29,7 @@ the weaving does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import linecache
@@ -822,19 +823,26 @@ def _build_inlined(
     freevars = function.__code__.co_freevars
     params = _parts(shape, False, False).params
     source, used = _source(params, freevars, "sync", tuple(body), frozenset(constants))
-    tree = _inline.splice(source, found, call)
-    if tree is None:
-        return None
-    outer = compile(tree, found.filename, "exec", flags=found.flags, dont_inherit=True)
-    template = _compiled(outer, "", used, freevars)
-    consts = _filled(template, constants)
     own = code_of(function)
+    try:
+        tree = _inline.splice(source, found, call)
+        if tree is None:
+            return None
+        outer = compile(tree, found.filename, "exec", flags=found.flags, dont_inherit=True)
+    except Exception:  # the form's own blocks took the body past the compiler's limits
+        _inline.forget(own)
+        return None
+    template = _compiled(outer, "", used, freevars)
+    # What the body makes (a lambda, a class) is named after the function, not the factory.
+    qualname = getattr(own, "co_qualname", function.__qualname__)
+    made = _inline.requalified(template.code, "_ew_factory.<locals>._ew_woven", qualname)
+    template = dataclasses.replace(template, code=made)
+    consts = _filled(template, constants)
+    code = template.code
     if sys.version_info >= (3, 11):
-        code = template.code.replace(
-            co_consts=consts, co_name=own.co_name, co_qualname=own.co_qualname
-        )
+        code = code.replace(co_consts=consts, co_name=own.co_name, co_qualname=own.co_qualname)
     else:
-        code = template.code.replace(co_consts=consts, co_name=own.co_name)
+        code = code.replace(co_consts=consts, co_name=own.co_name)
     return Form(code, found.filename, template, own_file=True)
 
 

@@ -14,30 +14,39 @@ function's source, as when the original runs.
 This is done only where it is sound, and the original is called otherwise:
 
 - a plain function (not a generator or coroutine), woven in place, with no
-  free variable but the ``__class__`` of zero-argument ``super()``;
-- its source is where ``inspect`` finds it, and compiles to exactly the
-  function's code (a file edited since it was imported does not);
+  free variable but the ``__class__`` of zero-argument ``super()``, and no
+  local of its body captured by a nested function;
+- its source is where ``inspect`` finds it and compiles, in its module, to
+  exactly the function's code (a file edited since it was imported does not);
 - the body's only ``return`` is its last statement: the events come after
   the body as they do after the call;
 - the body never binds or deletes a parameter (the post event sends the
   values the call was made with), never names ``locals``, ``vars``, ``dir``,
   ``eval``, ``exec`` or frames (the form's own locals would show), and names
   nothing of eventweave's (``_ew_``) nor private names (``__x``, mangled in
-  a class).
+  a class);
+- no tracer is set when the form is built (a coverage tool or debugger sees
+  the function's lines exactly as it would without eventweave).
+
+The body's locals are unbound as soon as the body is done, before the post
+event, as returning from the function would drop them.
 """
 
 from __future__ import annotations
 import __future__
 
 import ast
-import dis
 import inspect
-import textwrap
+import marshal
+import symtable
+import sys
+import threading
 import types
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Body", "body_of", "splice"]
+__all__ = ["Body", "body_of", "forget", "requalified", "splice"]
 
 # The compiler flags of ``from __future__`` imports: the body is compiled
 # under its module's.
@@ -50,7 +59,9 @@ _KINDS |= inspect.CO_ITERABLE_COROUTINE
 
 # Names whose use would show the form's own locals, or its frame.
 _LOCALS_NAMES = frozenset({"locals", "vars", "dir", "eval", "exec"})
-_FRAME_ATTRIBUTES = frozenset({"_getframe", "currentframe", "f_locals", "stack", "trace"})
+_FRAME_NAMES = frozenset({"_getframe", "currentframe", "f_locals", "stack", "trace"})
+_FORBIDDEN = _LOCALS_NAMES | _FRAME_NAMES
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 @dataclass(frozen=True)
@@ -59,47 +70,90 @@ class Body:
 
     statements: tuple[ast.stmt, ...]  # all but a final ``return``
     result: ast.expr | None  # what the final ``return`` returns (None: falls off the end)
+    locals: tuple[str, ...]  # what the body binds: unbound once it is done
     filename: str
-    firstlineno: int  # the function's co_firstlineno: the form's own lines go there
+    line: int  # the ``def`` line: the form's own statements go there
     flags: int  # the module's ``from __future__`` compiler flags
 
 
-_bodies: weakref.WeakKeyDictionary[types.CodeType, Body | None] = weakref.WeakKeyDictionary()
+# id(code) -> (a weak reference to it, its body): by identity, since two equal
+# code objects of two modules have two files.
+_bodies: dict[int, tuple[weakref.ref[types.CodeType], Body | None]] = {}
+_lock = threading.Lock()
 
 
 def body_of(function: types.FunctionType) -> Body | None:
     """``function``'s body, if its listening form can run it in place of a call."""
+    if sys.gettrace() is not None or _monitored():
+        return None  # a tracer sees the function's own lines; decided again next time
     code = function.__code__
-    try:
-        return _bodies[code]
-    except KeyError:
-        pass
+    known = _bodies.get(id(code))
+    if known is not None and known[0]() is code:
+        return known[1]
     try:
         found = _find(function)
-    except (OSError, TypeError, SyntaxError, ValueError, RecursionError, MemoryError):
-        found = None  # no source, or not the function's: the form calls it
-    _bodies[code] = found
+    except Exception:  # no source, one mid-edit, not the function's...: the form calls it
+        found = None
+    _keep(code, found)
     return found
+
+
+def forget(code: types.CodeType) -> None:
+    """Never run ``code``'s body in a form (building one with it failed)."""
+    _keep(code, None)
+
+
+def _keep(code: types.CodeType, body: Body | None) -> None:
+    key = id(code)
+
+    def gone(_: object, key: int = key) -> None:
+        with _lock:
+            entry = _bodies.get(key)
+            if entry is not None and entry[0]() is None:
+                del _bodies[key]
+
+    with _lock:
+        _bodies[key] = (weakref.ref(code, gone), body)
+
+
+def _monitored() -> bool:
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return False
+    return any(monitoring.get_tool(tool) is not None for tool in range(6))
 
 
 def _find(function: types.FunctionType) -> Body | None:
     code = function.__code__
     if code.co_flags & _KINDS or code.co_freevars not in ((), ("__class__",)):
         return None
+    parameters = code.co_varnames[: _parameter_count(code)]
+    if any(name not in parameters for name in code.co_cellvars):
+        return None  # a local of the body lives on in a closure: it cannot be unbound
     lines, start = inspect.getsourcelines(function)
     first = lines[0]
     margin = first[: len(first) - len(first.lstrip())]
-    if any(line.strip() and not line.startswith(margin) for line in lines):
-        return None  # a line left of the def (a multi-line string): positions would shift
-    source = textwrap.dedent("".join(lines))
-    tree = ast.parse(source)
-    if len(tree.body) != 1:
-        return None
-    node = tree.body[0]
-    if not isinstance(node, ast.FunctionDef) or node.name != code.co_name:
-        return None
+    # The lines as they are in the file (a docstring's indentation is part of
+    # it), under a header of as many lines: the module's imported names (the
+    # compiler spells ``math.sqrt(x)`` differently for an imported ``math``),
+    # then a block opening the def's indentation.
+    header = [f"import {name}\n" for name in _imported(function, code)]
+    if margin:
+        header.append("class _ew_Class:\n" if code.co_freevars else "if 1:\n")
+    source = "".join(header) + "".join(lines)
     flags = code.co_flags & _FUTURE_FLAGS
-    if not _compiles_to(source, code, flags):
+    tree = ast.parse(source)
+    node = _the_def(tree, code.co_name)
+    if node is None:
+        return None
+    compiled = compile(source, code.co_filename, "exec", flags=flags, dont_inherit=True)
+    found = _named(compiled, code.co_name)
+    if found is None:
+        return None
+    # What the function makes is named after where the snippet put it (3.10
+    # spells those names as constants): named as the function's own first.
+    where = f"_ew_Class.{code.co_name}" if code.co_freevars else code.co_name
+    if not _same(requalified(found, where, function.__qualname__), code):
         return None
     statements = list(node.body)
     result: ast.expr | None = None
@@ -109,17 +163,53 @@ def _find(function: types.FunctionType) -> Body | None:
         result = last.value if last.value is not None else ast.Constant(None)
         if result is not last.value:
             ast.copy_location(result, last)
-    parameters = set(code.co_varnames[: _parameter_count(code)])
-    if not _plain(statements, result, parameters):
+    if not _plain(statements, result, set(parameters)):
         return None
+    shift = start - 1 - len(header)
     for each in [*statements, *([result] if result is not None else [])]:
-        ast.increment_lineno(each, start - 1)
-        for child in ast.walk(each):
-            for name in ("col_offset", "end_col_offset"):
-                offset = getattr(child, name, None)
-                if offset is not None:
-                    setattr(child, name, offset + len(margin))
-    return Body(tuple(statements), result, code.co_filename, code.co_firstlineno, flags)
+        ast.increment_lineno(each, shift)
+    bound = tuple(code.co_varnames[len(parameters) :])
+    return Body(tuple(statements), result, bound, code.co_filename, node.lineno + shift, flags)
+
+
+def _imported(function: types.FunctionType, code: types.CodeType) -> list[str]:
+    """The names ``code`` reads that its module binds by an import statement."""
+    module = inspect.getmodule(function)
+    if module is None:
+        return []
+    table = _module_table(module)
+    found = []
+    for name in code.co_names:
+        try:
+            symbol = table.lookup(name)
+        except KeyError:
+            continue
+        if symbol.is_imported() and name.isidentifier():
+            found.append(name)
+    return found
+
+
+_tables: weakref.WeakKeyDictionary[types.ModuleType, symtable.SymbolTable] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _module_table(module: types.ModuleType) -> symtable.SymbolTable:
+    table = _tables.get(module)
+    if table is None:
+        source = inspect.getsource(module)
+        table = _tables[module] = symtable.symtable(source, module.__name__, "exec")
+    return table
+
+
+def _the_def(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    """The one def of the snippet (inside its header's block, if any)."""
+    node: ast.AST = tree.body[-1]
+    if isinstance(node, (ast.If, ast.ClassDef)) and len(node.body) == 1:
+        node = node.body[0]
+    if isinstance(node, ast.FunctionDef) and node.name == name:
+        return node
+    return None
 
 
 def _parameter_count(code: types.CodeType) -> int:
@@ -127,15 +217,6 @@ def _parameter_count(code: types.CodeType) -> int:
     count += bool(code.co_flags & inspect.CO_VARARGS)
     count += bool(code.co_flags & inspect.CO_VARKEYWORDS)
     return count
-
-
-def _compiles_to(source: str, code: types.CodeType, flags: int) -> bool:
-    """Whether ``source`` (one def) compiles to ``code``: the source is the function's own."""
-    if code.co_freevars:  # zero-argument super(): compiled inside a class, as it was
-        source = "class _ew_Class:\n" + textwrap.indent(source, "    ")
-    compiled = compile(source, code.co_filename, "exec", flags=flags, dont_inherit=True)
-    found = _named(compiled, code.co_name)
-    return found is not None and _same(found, code)
 
 
 def _named(code: types.CodeType, name: str) -> types.CodeType | None:
@@ -150,54 +231,28 @@ def _named(code: types.CodeType, name: str) -> types.CodeType | None:
 
 
 def _same(one: types.CodeType, other: types.CodeType) -> bool:
-    """Whether two code objects do the same: same names, constants and instructions.
-
-    The instructions are compared by name and argument, jumps by the
-    instruction they reach: the compiler spells a few alike things
-    differently in another module (``math.sqrt(x)`` with ``math`` imported
-    there, or not), and that must not count as an edited source.
-    """
-    if (
-        one.co_names != other.co_names
-        or one.co_varnames != other.co_varnames
-        or one.co_freevars != other.co_freevars
-        or one.co_cellvars != other.co_cellvars
-        or one.co_argcount != other.co_argcount
-        or one.co_posonlyargcount != other.co_posonlyargcount
-        or one.co_kwonlyargcount != other.co_kwonlyargcount
-        or len(one.co_consts) != len(other.co_consts)
-        or _instructions(one) != _instructions(other)
-    ):
+    """Whether two code objects are the same code: instructions, constants, names,
+    exception table and positions relative to the first line."""
+    fields = ["co_code", "co_names", "co_varnames", "co_freevars", "co_cellvars"]
+    fields += ["co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_linetable"]
+    if sys.version_info >= (3, 11):
+        fields.append("co_exceptiontable")
+    if any(getattr(one, field) != getattr(other, field) for field in fields):
         return False
-    for a, b in zip(one.co_consts, other.co_consts, strict=True):
-        if isinstance(a, types.CodeType) or isinstance(b, types.CodeType):
-            if not (isinstance(a, types.CodeType) and isinstance(b, types.CodeType)):
-                return False
-            if not _same(a, b):
-                return False
-        elif type(a) is not type(b) or a != b:
-            return False
-    return True
+    if len(one.co_consts) != len(other.co_consts):
+        return False
+    return all(_same_constant(a, b) for a, b in zip(one.co_consts, other.co_consts, strict=True))
 
 
-# Instructions that only pad or prepare (skipped), and spellings of one thing.
-_PADDING = frozenset({"CACHE", "EXTENDED_ARG", "NOP", "RESUME", "PUSH_NULL"})
-_ALIASES = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL_FUNCTION"}
-_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
-
-
-def _instructions(code: types.CodeType) -> list[tuple[str, object]]:
-    found = [i for i in dis.get_instructions(code) if i.opname not in _PADDING]
-    index = {instruction.offset: n for n, instruction in enumerate(found)}
-    shape: list[tuple[str, object]] = []
-    for instruction in found:
-        argument = instruction.argval
-        if instruction.opcode in _JUMPS:
-            argument = index.get(argument, -1) if isinstance(argument, int) else argument
-        elif isinstance(argument, types.CodeType):
-            argument = None  # compared as a constant
-        shape.append((_ALIASES.get(instruction.opname, instruction.opname), argument))
-    return shape
+def _same_constant(one: object, other: object) -> bool:
+    if isinstance(one, types.CodeType) and isinstance(other, types.CodeType):
+        return _same(one, other)
+    if isinstance(one, tuple) and isinstance(other, tuple) and type(one) is type(other):
+        return len(one) == len(other) and all(map(_same_constant, one, other))
+    try:  # by value and type (0.0 is not -0.0, 1 is not True)
+        return bool(marshal.dumps(one) == marshal.dumps(other))  # type: ignore[arg-type]
+    except ValueError:
+        return False
 
 
 def _plain(statements: list[ast.stmt], result: ast.expr | None, parameters: set[str]) -> bool:
@@ -210,9 +265,7 @@ def _plain(statements: list[ast.stmt], result: ast.expr | None, parameters: set[
             names = _names(node)
             if any(name.startswith("_ew_") or _private(name) for name in names):
                 return False
-            if isinstance(node, ast.Name) and node.id in _LOCALS_NAMES:
-                return False
-            if isinstance(node, ast.Attribute) and node.attr in _FRAME_ATTRIBUTES:
+            if _FORBIDDEN.intersection(names):
                 return False
             if isinstance(node, ast.Constant) and str(node.value).startswith("<ew>"):
                 return False
@@ -227,6 +280,8 @@ def _names(node: ast.AST) -> list[str]:
         return [node.id]
     if isinstance(node, ast.Attribute):
         return [node.attr]
+    if isinstance(node, ast.alias):
+        return [*node.name.split("."), *([node.asname] if node.asname else [])]
     return _bound(node)
 
 
@@ -253,11 +308,13 @@ def _private(name: str) -> bool:
 
 def _own_scope(node: ast.AST) -> list[ast.AST]:
     """``node`` and what it holds, not looking inside nested functions, lambdas or classes."""
+    if isinstance(node, _SCOPES):
+        return [node]  # a def or class statement: what it holds is its own scope's
     found = [node]
     stack = [node]
     while stack:
         for child in ast.iter_child_nodes(stack.pop()):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            if isinstance(child, _SCOPES):
                 continue
             found.append(child)
             stack.append(child)
@@ -267,15 +324,16 @@ def _own_scope(node: ast.AST) -> list[ast.AST]:
 def splice(source: str, body: Body, call: str) -> ast.Module | None:
     """The form's ``source``, its statement ``_ew_r = CALL`` replaced by ``body``.
 
-    Every line of ``source`` is placed at the function's first line; the
-    body keeps its own. None if ``source`` does not hold that statement
-    exactly once, directly in the form's body or in a ``try`` there.
+    Every line of ``source`` is placed on the function's ``def`` line; the
+    body keeps its own. Once the body is done, its locals are unbound. None
+    if ``source`` does not hold that statement exactly once, directly in the
+    form's body or in a ``try`` there.
     """
     tree = ast.parse(source)
     for node in ast.walk(tree):
         for name in ("lineno", "end_lineno"):
             if hasattr(node, name):
-                setattr(node, name, body.firstlineno)
+                setattr(node, name, body.line)
         for name in ("col_offset", "end_col_offset"):
             if hasattr(node, name):
                 setattr(node, name, 0)
@@ -295,9 +353,31 @@ def splice(source: str, body: Body, call: str) -> ast.Module | None:
         return None
     place, index = found[0]
     result = body.result if body.result is not None else ast.Constant(None)
-    target = ast.Name("_ew_r", ast.Store())
-    assign = ast.Assign(targets=[target], value=result)
+    assign = ast.Assign(targets=[ast.Name("_ew_r", ast.Store())], value=result)
     ast.copy_location(assign, result if body.result is not None else place[index])
-    ast.copy_location(target, assign)
-    place[index : index + 1] = [*body.statements, assign]
+    unbind: list[ast.stmt] = [
+        ast.Assign(targets=[ast.Name(name, ast.Store())], value=ast.Constant(None))
+        for name in body.locals
+    ]
+    for statement in unbind:
+        ast.copy_location(statement, place[index])
+    place[index : index + 1] = [*body.statements, assign, *unbind]
     return ast.fix_missing_locations(tree)
+
+
+def requalified(code: types.CodeType, old: str, new: str) -> types.CodeType:
+    """``code`` with the qualified names it gives what it makes (functions,
+    lambdas, classes, comprehensions) moved from under ``old`` to under ``new``."""
+    prefix = old + "."
+    consts: list[Any] = []
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            const = requalified(const, old, new)
+        elif type(const) is str and const.startswith(prefix):
+            const = new + const[len(old) :]
+        consts.append(const)
+    changes: dict[str, Any] = {"co_consts": tuple(consts)}
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is not None and qualname.startswith(prefix):
+        changes["co_qualname"] = new + qualname[len(old) :]
+    return code.replace(**changes)

@@ -9,12 +9,14 @@ whose body does not allow it must still be called.
 
 from __future__ import annotations
 
+import importlib.util
 import linecache
 import math
 import sys
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +249,197 @@ def test_a_method_of_a_class_made_in_a_function_runs_in_the_form() -> None:
         assert local().pay(2) == 4
         assert runs_its_body(vars(local)["pay"].__code__)
     assert events[0].kwargs["result"] == 4
+
+
+def module_from(path: Path, source: str) -> types.ModuleType:
+    """``source`` written to ``path`` and imported from there, as a module of its own."""
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def modules(tmp_path: Path) -> Iterator[Callable[[str, str], types.ModuleType]]:
+    made: list[str] = []
+
+    def make(name: str, source: str) -> types.ModuleType:
+        made.append(name)
+        return module_from(tmp_path / f"{name}.py", source)
+
+    yield make
+    for name in made:
+        sys.modules.pop(name, None)
+
+
+JOB = """
+class Job:
+    def finish(self, ok, on_success, on_done):
+        if ok:
+            on_success()
+        on_done()
+        return -0.0
+"""
+
+
+@pytest.mark.parametrize(
+    "edited",
+    [
+        JOB.replace(
+            "            on_success()\n        on_done()",
+            "            on_success()\n            on_done()",
+        ),  # a statement moved into the if
+        JOB.replace("return -0.0", "return 0.0"),  # a constant equal to the one run
+        JOB.replace(
+            "def finish(self, ok, on_success, on_done):",
+            "def finish(self, ok, on_success, on_done):\n        x = (1,",
+        ),  # saved in the middle of an edit
+    ],
+    ids=["moved", "constant", "unfinished"],
+)
+def test_a_file_edited_since_the_import_runs_the_code_imported(
+    modules: Callable[[str, str], types.ModuleType], edited: str
+) -> None:
+    module = modules("edited_jobs", JOB)
+    Path(module.__file__ or "").write_text(edited)
+    linecache.checkcache()
+    post = Signal()
+    weave((module.Job, "finish"), Emit(post=post))
+    calls: list[str] = []
+    with capture(post) as events:
+        result = module.Job().finish(
+            False, lambda: calls.append("success"), lambda: calls.append("done")
+        )
+        assert not runs_its_body(vars(module.Job)["finish"].__code__)
+    assert calls == ["done"]
+    assert str(result) == "-0.0" and str(events[0].kwargs["result"]) == "-0.0"
+
+
+def test_two_modules_with_the_same_function_each_run_their_own_file(
+    modules: Callable[[str, str], types.ModuleType],
+) -> None:
+    source = "class Handler:\n    def handle(self, x):\n        return 1 / x\n"
+    first, second = modules("plugin_one", source), modules("plugin_two", source)
+    assert first.Handler.handle.__code__ == second.Handler.handle.__code__  # equal, two files
+    post = Signal()
+    for module in (first, second):
+        weave((module.Handler, "handle"), Emit(post=post))
+    with capture(post):
+        for module in (first, second):
+            module.Handler().handle(1)
+            code = vars(module.Handler)["handle"].__code__
+            assert code.co_filename == module.__file__ and "_ew_snd" in code.co_varnames
+            with pytest.raises(ZeroDivisionError) as info:
+                module.Handler().handle(0)
+            assert traceback.extract_tb(info.value.__traceback__)[-1].filename == module.__file__
+
+
+class Connection:
+    log: list[str] = []
+
+    def __init__(self) -> None:
+        self.log.append("open")
+
+    def __del__(self) -> None:
+        self.log.append("closed")
+
+
+class Repository:
+    def fetch(self, key: int) -> tuple[int, bool]:
+        connection = Connection()
+        row = (key, connection is not None)
+        return row
+
+    def named(self, amount: int) -> Any:
+        made = lambda: amount  # noqa: E731 - a lambda the body makes
+        return made
+
+    def peeks(self, amount: int) -> list[str]:
+        import builtins
+
+        return sorted(builtins.locals())
+
+    def frames(self, amount: int) -> list[str]:
+        from inspect import currentframe as here
+
+        frame = here()
+        return sorted(frame.f_code.co_varnames) if frame else []
+
+
+def test_the_bodys_locals_go_before_the_post_event_as_when_it_returns() -> None:
+    post = Signal()
+    post.connect(lambda **named: Connection.log.append("post event"), weak=False)
+    weave((Repository, "fetch"), Emit(post=post))
+    Repository().fetch(0)  # builds the form
+    Connection.log.clear()
+    assert Repository().fetch(1) == (1, True)
+    assert runs_its_body(vars(Repository)["fetch"].__code__)
+    assert Connection.log == ["open", "closed", "post event"]
+
+
+def test_what_the_body_makes_is_named_after_the_function() -> None:
+    post = Signal()
+    weave((Repository, "named"), Emit(post=post))
+    with capture(post):
+        made = Repository().named(2)
+        assert runs_its_body(vars(Repository)["named"].__code__)
+    assert made() == 2
+    assert made.__qualname__ == "Repository.named.<locals>.<lambda>"
+
+
+@pytest.mark.parametrize("name", ["peeks", "frames"])
+def test_locals_or_frames_reached_through_another_spelling_are_not_compiled_in(
+    name: str,
+) -> None:
+    post = Signal()
+    weave((Repository, name), Emit(post=post))
+    with capture(post):
+        seen = getattr(Repository(), name)(1)
+        assert not runs_its_body(vars(Repository)[name].__code__)
+    assert not [local for local in seen if local.startswith("_ew_")]
+
+
+def test_a_form_built_while_a_tracer_runs_calls_the_function() -> None:
+    # A coverage tool or a debugger sees the function's lines as without eventweave.
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: None)
+    try:
+        code = listening_code(Invoice, "pay", 1)
+    finally:
+        sys.settrace(previous)
+    assert code.co_filename.startswith("<eventweave woven ")
+
+
+def deepest(depth: int) -> str:
+    lines = ["class Deep:", "    def run(self, n):", "        total = 0"]
+    for level in range(depth):
+        lines.append("        " + "    " * level + f"for i{level} in range(n):")
+    lines.append("        " + "    " * depth + "total += 1")
+    lines.append("        return total")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_body_the_form_cannot_hold_is_called(
+    modules: Callable[[str, str], types.ModuleType],
+) -> None:
+    # The form's own try block takes a body nested as deep as the compiler
+    # allows past its limit.
+    depth = 1
+    while True:
+        try:
+            compile(deepest(depth + 1), "<deepest>", "exec")
+        except SyntaxError:
+            break
+        depth += 1
+    deep = modules("deepest_loops", deepest(depth)).Deep
+    assert _inline.body_of(deep.run) is not None
+    pre, post, error = Signal(), Signal(), Signal()
+    weave((deep, "run"), Emit(pre, post, error))  # an error signal: the form has a try
+    with capture(post) as events:
+        assert deep().run(1) == 1
+        assert deep().run(1) == 1  # and again: the failure is not paid per call
+        assert vars(deep)["run"].__code__.co_filename.startswith("<eventweave woven ")
+    assert [e.kwargs["result"] for e in events] == [1, 1]
