@@ -14,6 +14,11 @@ is timed three ways:
   eventweave's work (building both events, notifying, handing the response
   back), not a subscriber's.
 
+Each viewset has a URLconf of its own, and each set-up makes its own the
+root URLconf while it runs: resolving a URL then costs the same on both
+sides (with both routes in one URLconf, the second one's requests would
+first be tried against the first one's patterns).
+
 The machine running this is shared and its load changes from one second to
 the next, so the three set-ups take turns in short blocks (a few requests
 each, in an order rotated per round), and every request is timed on its own:
@@ -42,6 +47,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.routers import SimpleRouter
@@ -57,7 +63,7 @@ BLOCK = 8  # requests per set-up and round
 PARTS = 10  # the run is cut into this many parts, one ratio each
 
 LIMITS = {"no subscriber": 1.02, "Before + After subscriber": 1.05}
-URLCONF = "eventweave_benchmark_drf_urls"
+URLCONF = "eventweave_benchmark_drf_urls_"  # + the route
 
 
 class PlainAssets(AssetViewSet):
@@ -134,22 +140,32 @@ def report_of(config: pytest.Config) -> DRFCostReport:
 
 @pytest.fixture(scope="module")
 def urls() -> Iterator[dict[str, str]]:
-    """The detail URL of one asset on each route, with WovenAssets instrumented."""
+    """The detail URL of one asset on each route, with WovenAssets instrumented.
+
+    Each route is the only one of its URLconf (see :func:`routed`).
+    """
     call_command("migrate", run_syncdb=True, verbosity=0)
     asset = Asset.objects.create(title="Trailer", kind="video", tags="new")
-    router = SimpleRouter()
-    router.register("plain", PlainAssets, basename="plain")
-    router.register("woven", WovenAssets, basename="woven")
-    module = types.ModuleType(URLCONF)
-    module.urlpatterns = router.urls  # type: ignore[attr-defined]
-    sys.modules[URLCONF] = module
+    for route, viewset in (("plain", PlainAssets), ("woven", WovenAssets)):
+        router = SimpleRouter()
+        router.register(route, viewset, basename=route)
+        module = types.ModuleType(URLCONF + route)
+        module.urlpatterns = router.urls  # type: ignore[attr-defined]
+        sys.modules[URLCONF + route] = module
     instrument_view(WovenAssets)
     try:
-        with override_settings(ROOT_URLCONF=URLCONF):
+        with override_settings(ROOT_URLCONF=URLCONF + "plain"):
             yield {route: f"/{route}/{asset.pk}/" for route in ("plain", "woven")}
     finally:
         eventweave.unweave_all()
-        del sys.modules[URLCONF]
+        for route in ("plain", "woven"):
+            del sys.modules[URLCONF + route]
+
+
+def routed(route: str) -> str:
+    """Make ``route``'s URLconf the root one (each stays resolved: no cache is cleared)."""
+    settings.ROOT_URLCONF = URLCONF + route
+    return route
 
 
 def check_setups(client: APIClient, urls: dict[str, str]) -> None:
@@ -158,6 +174,7 @@ def check_setups(client: APIClient, urls: dict[str, str]) -> None:
     for name, setup in SETUPS.items():
         got: list[RequestEvent] = []
         with setup() as route:
+            routed(route)
             registry.subscribe(got.append, RequestEvent)
             try:
                 assert client.get(urls[route]).json() == expected
@@ -187,7 +204,7 @@ def test_drf_retrieve_cost(
             for name in names[shift:] + names[:shift]:
                 record = times[name].append
                 with SETUPS[name]() as route:
-                    url = urls[route]
+                    url = urls[routed(route)]
                     for _ in range(BLOCK):
                         start = perf()
                         client.get(url)
@@ -211,5 +228,5 @@ def test_drf_retrieve_cost(
     # The pytest-benchmark table gets the instrumented request with subscribers.
     with before_and_after_subscriber() as route:
         benchmark.pedantic(
-            client.get, args=(urls[route],), rounds=200, iterations=1, warmup_rounds=20
+            client.get, args=(urls[routed(route)],), rounds=200, iterations=1, warmup_rounds=20
         )
