@@ -29,6 +29,7 @@ from eventweave._weaving import (
     Weaving,
     weave,
 )
+from eventweave._weaving._codegen import Inline
 
 from ._adapter import (
     DEFAULT_ADAPTER,
@@ -309,9 +310,36 @@ class _ViewHook(Hook):
             registry = routed or default_registry
         return registry if _listening(registry) else None
 
+    def inline(self, ctx: Inline) -> tuple[dict[str, Any], list[str]] | None:
+        """The listening form for a view method: it hands the hook the view alone.
+
+        What the events hold is read from the view (its request, model and
+        object), never from the call's arguments, so no tuple or dict of
+        them is built per request.
+        """
+        if ctx.kind != "sync" or ctx.weak or ctx.self_expr == "None":
+            return None
+        constants = {"_ew_hb": self.begin, "_ew_ha": self.after, "_ew_he": self.error}
+        lines = [
+            f"_ew_s = _ew_hb({ctx.self_expr})",
+            "if _ew_s is None:",
+            f"    return {ctx.call}",
+            "try:",
+            f"    _ew_r = {ctx.call}",
+            "except _ew_BaseException as _ew_x:",
+            "    _ew_he(_ew_s, _ew_x)",
+            "    raise",
+            "return _ew_ha(_ew_s, _ew_r)",
+        ]
+        return constants, lines
+
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
     ) -> Any:
+        return self.begin(self_)
+
+    def begin(self, self_: Any) -> Any:
+        """Notify the Before event of a call on the view ``self_``; the state for ``after``."""
         if self_ is None or is_muted():
             return None
         # Cheapest test first: with nobody listening, nothing else matters.
