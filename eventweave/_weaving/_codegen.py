@@ -297,6 +297,23 @@ class Inline:
     # must not lead back to the function (a module may: it outlives it).
     weak: bool = False
 
+    def around(self, hook: Any, arguments: str) -> tuple[dict[str, Any], list[str]]:
+        """The form of a hook whose ``begin(ARGUMENTS)`` gives a state (None: nothing to
+        do for this call), then ``after(state, result)`` or ``error(state, exception)``."""
+        constants = {"_ew_hb": hook.begin, "_ew_ha": hook.after, "_ew_he": hook.error}
+        lines = [
+            f"_ew_s = _ew_hb({arguments})",
+            "if _ew_s is None:",
+            f"    return {self.call}",
+            "try:",
+            f"    _ew_r = {self.call}",
+            "except _ew_BaseException as _ew_x:",
+            "    _ew_he(_ew_s, _ew_x)",
+            "    raise",
+            "return _ew_ha(_ew_s, _ew_r)",
+        ]
+        return constants, lines
+
 
 @dataclass(frozen=True)
 class _Parts:

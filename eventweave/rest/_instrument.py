@@ -319,19 +319,7 @@ class _ViewHook(Hook):
         """
         if ctx.kind != "sync" or ctx.weak or ctx.self_expr == "None":
             return None
-        constants = {"_ew_hb": self.begin, "_ew_ha": self.after, "_ew_he": self.error}
-        lines = [
-            f"_ew_s = _ew_hb({ctx.self_expr})",
-            "if _ew_s is None:",
-            f"    return {ctx.call}",
-            "try:",
-            f"    _ew_r = {ctx.call}",
-            "except _ew_BaseException as _ew_x:",
-            "    _ew_he(_ew_s, _ew_x)",
-            "    raise",
-            "return _ew_ha(_ew_s, _ew_r)",
-        ]
-        return constants, lines
+        return ctx.around(self, ctx.self_expr)
 
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]

@@ -1020,19 +1020,7 @@ class _HttpHook(Hook):
             return None
         self.names = tuple(name for name, _ in ctx.named)
         values = "(" + "".join(f"{expr}, " for _, expr in ctx.named) + ")"
-        constants = {"_ew_hb": self.begin, "_ew_ha": self.after, "_ew_he": self.error}
-        lines = [
-            f"_ew_s = _ew_hb({ctx.self_expr}, {exprs['method']}, {exprs['url']}, {values})",
-            "if _ew_s is None:",
-            f"    return {ctx.call}",
-            "try:",
-            f"    _ew_r = {ctx.call}",
-            "except _ew_BaseException as _ew_x:",
-            "    _ew_he(_ew_s, _ew_x)",
-            "    raise",
-            "return _ew_ha(_ew_s, _ew_r)",
-        ]
-        return constants, lines
+        return ctx.around(self, f"{ctx.self_expr}, {exprs['method']}, {exprs['url']}, {values}")
 
     def before(
         self, self_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], named: dict[str, Any]
