@@ -568,9 +568,15 @@ def _source(
 
 
 def _compiled(
-    outer: types.CodeType, source: str, used: list[str], freevars: tuple[str, ...]
+    outer: types.CodeType,
+    source: str,
+    used: list[str],
+    freevars: tuple[str, ...],
+    *,
+    pruned: bool = False,
 ) -> _Template:
-    """The template of a compiled factory module (see :func:`_source`)."""
+    """The template of a compiled factory module (see :func:`_source`). ``pruned``: a
+    constant may be missing, in code the compiler found unreachable."""
     factory = next(c for c in outer.co_consts if isinstance(c, types.CodeType))
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
     if code.co_freevars != freevars:  # pragma: no cover - compiler invariant
@@ -583,7 +589,7 @@ def _compiled(
     }
     # A constant of code the compiler found unreachable (what follows a body
     # that always raises) is not there to fill in.
-    kept = tuple(name for name in used if name in position)
+    kept = tuple(name for name in used if name in position) if pruned else tuple(used)
     return _Template(
         code,
         source,
@@ -847,9 +853,8 @@ def _build_inlined(
             return None
         outer = compile(tree, found.filename, "exec", flags=found.flags, dont_inherit=True)
     except Exception:  # the form's own blocks took the body past the compiler's limits
-        _inline.forget(own)
         return None
-    template = _compiled(outer, "", used, freevars)
+    template = _compiled(outer, "", used, freevars, pruned=True)
     # What the body makes (a lambda, a class) is named after the function, not the factory.
     qualname = getattr(own, "co_qualname", function.__qualname__)
     made = _inline.requalified(template.code, "_ew_factory.<locals>._ew_woven", qualname)

@@ -38,15 +38,12 @@ import __future__
 import ast
 import inspect
 import marshal
-import symtable
 import sys
-import threading
 import types
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Body", "body_of", "forget", "requalified", "splice"]
+__all__ = ["Body", "body_of", "requalified", "splice"]
 
 # The compiler flags of ``from __future__`` imports: the body is compiled
 # under its module's.
@@ -76,44 +73,18 @@ class Body:
     flags: int  # the module's ``from __future__`` compiler flags
 
 
-# id(code) -> (a weak reference to it, its body): by identity, since two equal
-# code objects of two modules have two files.
-_bodies: dict[int, tuple[weakref.ref[types.CodeType], Body | None]] = {}
-_lock = threading.Lock()
-
-
 def body_of(function: types.FunctionType) -> Body | None:
-    """``function``'s body, if its listening form can run it in place of a call."""
+    """``function``'s body, if its listening form can run it in place of a call.
+
+    Worked out each time a listening form is built (once per weaving of the
+    function, which keeps its form).
+    """
     if sys.gettrace() is not None or _monitored():
         return None  # a tracer sees the function's own lines; decided again next time
-    code = function.__code__
-    known = _bodies.get(id(code))
-    if known is not None and known[0]() is code:
-        return known[1]
     try:
-        found = _find(function)
+        return _find(function)
     except Exception:  # no source, one mid-edit, not the function's...: the form calls it
-        found = None
-    _keep(code, found)
-    return found
-
-
-def forget(code: types.CodeType) -> None:
-    """Never run ``code``'s body in a form (building one with it failed)."""
-    _keep(code, None)
-
-
-def _keep(code: types.CodeType, body: Body | None) -> None:
-    key = id(code)
-
-    def gone(_: object, key: int = key) -> None:
-        with _lock:
-            entry = _bodies.get(key)
-            if entry is not None and entry[0]() is None:
-                del _bodies[key]
-
-    with _lock:
-        _bodies[key] = (weakref.ref(code, gone), body)
+        return None
 
 
 def _monitored() -> bool:
@@ -173,33 +144,22 @@ def _find(function: types.FunctionType) -> Body | None:
 
 
 def _imported(function: types.FunctionType, code: types.CodeType) -> list[str]:
-    """The names ``code`` reads that its module binds by an import statement."""
-    module = inspect.getmodule(function)
-    if module is None:
-        return []
-    table = _module_table(module)
+    """The names ``code`` reads that its module most likely binds by an import: modules,
+    and classes and functions of other modules. (Guessed wrong, the code compiled
+    differs and the function is called, as it is without its source.)"""
+    module = function.__module__
     found = []
     for name in code.co_names:
-        try:
-            symbol = table.lookup(name)
-        except KeyError:
-            continue
-        if symbol.is_imported() and name.isidentifier():
+        value = function.__globals__.get(name, _MISSING)
+        if isinstance(value, types.ModuleType) or (
+            isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType))
+            and getattr(value, "__module__", module) != module
+        ):
             found.append(name)
     return found
 
 
-_tables: weakref.WeakKeyDictionary[types.ModuleType, symtable.SymbolTable] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _module_table(module: types.ModuleType) -> symtable.SymbolTable:
-    table = _tables.get(module)
-    if table is None:
-        source = inspect.getsource(module)
-        table = _tables[module] = symtable.symtable(source, module.__name__, "exec")
-    return table
+_MISSING = object()
 
 
 def _the_def(tree: ast.Module, name: str) -> ast.FunctionDef | None:
